@@ -5,6 +5,9 @@
  * `string | number | boolean | null | Date | string[] | number[]`. agentpg serialises JSON itself
  * (`JSON.stringify(x)` with a `::jsonb` cast in the SQL), so drivers never guess how to encode objects.
  *
+ * When `params` is omitted, `query` must accept several statements separated by semicolons (the simple query
+ * protocol; migrations rely on it); the result is then that of the last statement.
+ *
  * Rows come back with: jsonb/json parsed to JS values, timestamptz as `Date`, int2/int4/float as `number`,
  * int8/numeric as `string` or `number` or `bigint` (store code converts), arrays as JS arrays, uuid as string.
  */

@@ -1,0 +1,20 @@
+-- Reverts version 1: removes every agentpg object (and all data in them).
+DROP TABLE IF EXISTS agentpg.message_archive;
+DROP TABLE IF EXISTS agentpg.compaction_events;
+DROP TABLE IF EXISTS agentpg.leader;
+DROP SEQUENCE IF EXISTS agentpg.leader_fencing_seq;
+DROP TABLE IF EXISTS agentpg.instance_tools;
+DROP TABLE IF EXISTS agentpg.instances;
+ALTER TABLE IF EXISTS agentpg.runs DROP CONSTRAINT IF EXISTS runs_parent_tool_execution_fk;
+ALTER TABLE IF EXISTS agentpg.runs DROP CONSTRAINT IF EXISTS runs_current_iteration_fk;
+DROP TABLE IF EXISTS agentpg.tool_executions;
+DROP TABLE IF EXISTS agentpg.content_blocks;
+ALTER TABLE IF EXISTS agentpg.iterations DROP CONSTRAINT IF EXISTS iterations_response_message_fk;
+DROP TABLE IF EXISTS agentpg.messages;
+DROP TABLE IF EXISTS agentpg.iterations;
+DROP TABLE IF EXISTS agentpg.runs;
+DROP TABLE IF EXISTS agentpg.batches;
+DROP TABLE IF EXISTS agentpg.sessions;
+DROP TABLE IF EXISTS agentpg.tools;
+DROP TABLE IF EXISTS agentpg.agents;
+DROP FUNCTION IF EXISTS agentpg.valid_tool_names(text[]);

@@ -1,0 +1,357 @@
+import { readFileSync } from 'node:fs';
+import type { Driver, Queryable } from './db/driver.js';
+import { migrate, migrationStatus } from './db/migrate.js';
+import { ConflictError, InUseError, LifecycleError, NotFoundError, ValidationError, constraintName, sqlState } from './errors.js';
+import { resolveConfig, type AgentPGConfig, type ResolvedConfig } from './config.js';
+import type { Tool } from './tools/define.js';
+import type {
+  Agent,
+  AgentDefinition,
+  AgentPatch,
+  GetSessionMessagesOptions,
+  JsonObject,
+  ListAgentsOptions,
+  ListSessionsOptions,
+  Message,
+  NewSessionOptions,
+  Page,
+  Session,
+} from './types.js';
+import { tables, type Tables } from './store/tables.js';
+import * as agents from './store/agents.js';
+import * as sessions from './store/sessions.js';
+import * as messages from './store/messages.js';
+import * as instances from './store/instances.js';
+import { registerInstanceTools } from './store/tools.js';
+import {
+  agentDefinition,
+  agentPatch,
+  assertUuid,
+  listOptions,
+  listSessionsOptions,
+  newSessionOptions,
+  parseOrThrow,
+  sessionMessagesOptions,
+  sessionPatch,
+} from './validation.js';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+type LifecycleState = 'new' | 'starting' | 'started' | 'stopping' | 'stopped';
+
+/**
+ * The agentpg client: one per process. Register tools, `start()`, then create agents and sessions and run them.
+ * `TTx` is the native transaction type of the driver, accepted by the `...Tx` methods.
+ */
+export class AgentPG<TTx = unknown> {
+  /** The resolved configuration, defaults applied. */
+  readonly config: ResolvedConfig;
+  protected readonly driver: Driver<TTx>;
+  protected readonly t: Tables;
+  protected readonly tools = new Map<string, Tool<unknown>>();
+  protected state: LifecycleState = 'new';
+
+  constructor(config: AgentPGConfig<TTx>) {
+    this.config = resolveConfig(config);
+    this.driver = config.driver;
+    this.t = tables(this.config.schema);
+  }
+
+  /** Id of this process's instance row. */
+  get instanceId(): string {
+    return this.config.instanceId;
+  }
+
+  // Lifecycle -----------------------------------------------------------------------------------
+
+  /** Makes a tool available to agents that list it. Only before `start()`; names must be unique. */
+  registerTool(tool: Tool<any>): this {
+    if (this.state !== 'new') throw new LifecycleError('client_already_started', `registerTool("${tool?.name}") must be called before start()`);
+    if (!tool || typeof tool !== 'object' || typeof tool.execute !== 'function' || typeof tool.validate !== 'function') {
+      throw new ValidationError('registerTool expects a tool made with defineTool()');
+    }
+    if (this.tools.has(tool.name)) throw new ConflictError(`a tool named "${tool.name}" is already registered on this client`, { tool: tool.name });
+    this.tools.set(tool.name, tool as Tool<unknown>);
+    return this;
+  }
+
+  /** Names of the tools registered on this client. */
+  get toolNames(): string[] {
+    return [...this.tools.keys()];
+  }
+
+  /** Applies pending migrations to this client's schema. Returns the versions applied. */
+  async migrate(): Promise<number[]> {
+    return migrate(this.driver as Driver, { schema: this.config.schema });
+  }
+
+  /**
+   * Registers this instance and its tools, then starts the workers. Fails with a clear error when the schema
+   * is not migrated (unless `autoMigrate`).
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new LifecycleError('client_already_started', `start() was already called (client is ${this.state})`);
+    this.state = 'starting';
+    try {
+      if (this.config.autoMigrate) await this.migrate();
+      else await this.assertMigrated();
+      await this.registerInstance();
+      await this.startServices();
+      this.state = 'started';
+      this.config.logger.info('agentpg started', { instanceId: this.instanceId, tools: this.toolNames });
+    } catch (err) {
+      this.state = 'new';
+      await this.stopServices().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Stops the workers and removes this instance's registration. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'new' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    try {
+      await this.stopServices();
+      await instances.deleteInstance(this.driver, this.t, this.instanceId);
+    } finally {
+      this.state = 'stopped';
+    }
+  }
+
+  /** Hook for the engine: start background services after registration. */
+  protected async startServices(): Promise<void> {}
+
+  /** Hook for the engine: stop background services (must tolerate services that never started). */
+  protected async stopServices(): Promise<void> {}
+
+  protected async registerInstance(): Promise<void> {
+    const c = this.config;
+    await this.driver.transaction(async (tx) => {
+      await instances.upsertInstance(tx, this.t, {
+        id: c.instanceId,
+        name: c.name,
+        hostname: (await import('node:os')).hostname(),
+        pid: process.pid,
+        version: VERSION,
+        maxConcurrentRuns: c.maxConcurrentStreamingRuns,
+        maxConcurrentTools: c.maxConcurrentTools,
+        metadata: c.metadata,
+      });
+      await registerInstanceTools(
+        tx,
+        this.t,
+        c.instanceId,
+        [...this.tools.values()].map((tool) => ({ name: tool.name, description: tool.description, inputSchema: tool.inputSchema })),
+      );
+    });
+  }
+
+  private async assertMigrated(): Promise<void> {
+    const status = await migrationStatus(this.driver as Driver, { schema: this.config.schema });
+    const pending = status.filter((s) => !s.applied);
+    if (pending.length > 0) {
+      throw new LifecycleError(
+        'client_not_started',
+        `schema "${this.config.schema}" is missing migration(s) ${pending.map((p) => p.version).join(', ')}: ` +
+          'run `npx agentpg migrate up`, call migrate(), or pass autoMigrate: true',
+      );
+    }
+  }
+
+  protected requireStarted(what: string): void {
+    if (this.state !== 'started') {
+      throw new LifecycleError(
+        this.state === 'stopping' || this.state === 'stopped' ? 'client_stopping' : 'client_not_started',
+        `${what} needs a started client (call start() first; client is ${this.state})`,
+      );
+    }
+  }
+
+  // Agents --------------------------------------------------------------------------------------
+
+  /** Creates an agent. Fails with ConflictError when one with the same name and metadata exists. */
+  async createAgent(definition: AgentDefinition): Promise<Agent> {
+    const def = parseOrThrow(agentDefinition, definition, 'agent definition');
+    await this.assertDelegatesExist(def.agentIds ?? []);
+    try {
+      return await agents.insertAgent(this.driver, this.t, def);
+    } catch (err) {
+      throw this.agentWriteError(err, def.name, def.metadata ?? {});
+    }
+  }
+
+  /**
+   * Returns the agent with this name and exactly this metadata, creating it from `definition` when absent.
+   * Atomic: concurrent callers all get the same single row. An existing agent is returned unchanged.
+   */
+  async getOrCreateAgent(definition: AgentDefinition): Promise<Agent> {
+    const def = parseOrThrow(agentDefinition, definition, 'agent definition');
+    await this.assertDelegatesExist(def.agentIds ?? []);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const created = await agents.insertAgentIfAbsent(this.driver, this.t, def);
+      if (created) return created;
+      // The conflicting row was committed before ON CONFLICT returned, so a fresh statement sees it,
+      // unless it was deleted in between: then insert again.
+      const existing = await agents.getAgentByName(this.driver, this.t, def.name, def.metadata ?? {});
+      if (existing) return existing;
+    }
+    throw new ConflictError(`agent "${def.name}" kept being created and deleted concurrently; try again`);
+  }
+
+  async getAgent(id: string): Promise<Agent> {
+    const agentId = assertUuid(id, 'agent id');
+    const agent = await agents.getAgentById(this.driver, this.t, agentId);
+    if (!agent) throw new NotFoundError('agent', agentId);
+    return agent;
+  }
+
+  /** The agent with this name whose metadata equals `metadata` exactly (default `{}`): never another tenant's. */
+  async getAgentByName(name: string, metadata: JsonObject = {}): Promise<Agent> {
+    const def = parseOrThrow(agentDefinition.pick({ name: true, metadata: true }), { name, metadata }, 'agent lookup');
+    const agent = await agents.getAgentByName(this.driver, this.t, def.name, def.metadata ?? {});
+    if (!agent) throw new NotFoundError('agent', `${def.name} ${JSON.stringify(def.metadata ?? {})}`);
+    return agent;
+  }
+
+  /** Agents whose metadata contains `metadata`, ordered by name. Default limit 100. */
+  async listAgents(options: ListAgentsOptions = {}): Promise<Page<Agent>> {
+    const o = parseOrThrow(listOptions, options, 'listAgents options');
+    return agents.listAgents(this.driver, this.t, {
+      ...(o.metadata ? { metadata: o.metadata } : {}),
+      limit: o.limit ?? 100,
+      offset: o.offset ?? 0,
+    });
+  }
+
+  /** Changes only the fields present in `patch`. */
+  async updateAgent(id: string, patch: AgentPatch): Promise<Agent> {
+    const agentId = assertUuid(id, 'agent id');
+    const p = parseOrThrow(agentPatch, patch, 'agent patch');
+    if (p.agentIds) {
+      if (p.agentIds.includes(agentId)) throw new ValidationError('an agent cannot delegate to itself');
+      await this.assertDelegatesExist(p.agentIds);
+    }
+    try {
+      const agent = await agents.updateAgent(this.driver, this.t, agentId, p);
+      if (!agent) throw new NotFoundError('agent', agentId);
+      return agent;
+    } catch (err) {
+      if (err instanceof NotFoundError) throw err;
+      throw this.agentWriteError(err, p.name ?? '(unchanged name)', p.metadata ?? {});
+    }
+  }
+
+  /** Deletes an agent. Fails with InUseError while runs or other agents reference it. */
+  async deleteAgent(id: string): Promise<void> {
+    const agentId = assertUuid(id, 'agent id');
+    const delegators = await agents.agentsDelegatingTo(this.driver, this.t, agentId);
+    if (delegators.length > 0) {
+      throw new InUseError(`agent ${agentId} is a delegate of ${delegators.join(', ')}; remove it from their agentIds first`, {
+        agents: delegators,
+      });
+    }
+    try {
+      if (!(await agents.deleteAgent(this.driver, this.t, agentId))) throw new NotFoundError('agent', agentId);
+    } catch (err) {
+      // 23001: ON DELETE RESTRICT; 23503: a plain foreign key.
+      if (sqlState(err) === '23001' || sqlState(err) === '23503') {
+        throw new InUseError(`agent ${agentId} has runs; delete their sessions first or keep the agent`, { agentId });
+      }
+      throw err;
+    }
+  }
+
+  private async assertDelegatesExist(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const found = await agents.getAgentsByIds(this.driver, this.t, ids);
+    const missing = ids.filter((id) => !found.some((a) => a.id === id.toLowerCase()));
+    if (missing.length > 0) throw new NotFoundError('agent', missing.join(', '));
+  }
+
+  private agentWriteError(err: unknown, name: string, metadata: JsonObject): unknown {
+    const state = sqlState(err);
+    if (state === '23505' && constraintName(err) === 'agents_name_metadata_key') {
+      return new ConflictError(`an agent named "${name}" with metadata ${JSON.stringify(metadata)} already exists`, { name, metadata });
+    }
+    if (state === '23514') return new ValidationError(`agent rejected by constraint ${constraintName(err) ?? '(unknown)'}`);
+    return err;
+  }
+
+  // Sessions ------------------------------------------------------------------------------------
+
+  /** Creates a session and returns its id. */
+  async newSession(options: NewSessionOptions = {}): Promise<string> {
+    return this.insertSession(this.driver, options);
+  }
+
+  /** Creates a session inside the caller's transaction (the driver's native transaction object). */
+  async newSessionTx(tx: TTx, options: NewSessionOptions = {}): Promise<string> {
+    return this.insertSession(this.driver.fromTx(tx), options);
+  }
+
+  private async insertSession(db: Queryable, options: NewSessionOptions): Promise<string> {
+    const o = parseOrThrow(newSessionOptions, options, 'session options');
+    const s = await sessions.insertSession(db, this.t, o.parentSessionId ?? null, o.metadata ?? {});
+    if (!s) throw new NotFoundError('session', o.parentSessionId!);
+    return s.id;
+  }
+
+  async getSession(id: string): Promise<Session> {
+    const sessionId = assertUuid(id, 'session id');
+    const s = await sessions.getSession(this.driver, this.t, sessionId);
+    if (!s) throw new NotFoundError('session', sessionId);
+    return s;
+  }
+
+  /** Sessions whose metadata contains `metadata`. Default limit 100, newest first. */
+  async listSessions(options: ListSessionsOptions = {}): Promise<Page<Session>> {
+    const o = parseOrThrow(listSessionsOptions, options, 'listSessions options');
+    return sessions.listSessions(this.driver, this.t, {
+      ...(o.metadata ? { metadata: o.metadata } : {}),
+      limit: o.limit ?? 100,
+      offset: o.offset ?? 0,
+      order: o.order ?? 'created_desc',
+    });
+  }
+
+  /** Replaces the session's metadata. */
+  async updateSession(id: string, patch: { metadata?: JsonObject }): Promise<Session> {
+    const sessionId = assertUuid(id, 'session id');
+    const p = parseOrThrow(sessionPatch, patch, 'session patch');
+    const s = p.metadata
+      ? await sessions.updateSessionMetadata(this.driver, this.t, sessionId, p.metadata)
+      : await sessions.getSession(this.driver, this.t, sessionId);
+    if (!s) throw new NotFoundError('session', sessionId);
+    return s;
+  }
+
+  /** Deletes a session with its runs and messages. Refuses while runs in it are unfinished unless `force`. */
+  async deleteSession(id: string, options: { force?: boolean } = {}): Promise<void> {
+    const sessionId = assertUuid(id, 'session id');
+    if (!options.force) {
+      const active = await sessions.activeRunsInSession(this.driver, this.t, sessionId);
+      if (active > 0) {
+        throw new InUseError(`session ${sessionId} has ${active} unfinished run(s); wait for them, cancel them, or pass { force: true }`, {
+          activeRuns: active,
+        });
+      }
+    }
+    if (!(await sessions.deleteSession(this.driver, this.t, sessionId))) throw new NotFoundError('session', sessionId);
+  }
+
+  /** The session's messages with all their content blocks, oldest first (one query whatever their number). */
+  async getSessionMessages(id: string, options: GetSessionMessagesOptions = {}): Promise<Message[]> {
+    const sessionId = assertUuid(id, 'session id');
+    const o = parseOrThrow(sessionMessagesOptions, options, 'getSessionMessages options');
+    const list = await messages.listSessionMessages(this.driver, this.t, sessionId, {
+      limit: o.limit ?? null,
+      before: o.before ?? null,
+    });
+    if (list.length === 0 && !(await sessions.getSession(this.driver, this.t, sessionId))) {
+      throw new NotFoundError('session', sessionId);
+    }
+    return list;
+  }
+}

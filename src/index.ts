@@ -1,0 +1,23 @@
+export { AgentPG, VERSION } from './client.js';
+export type { AgentPGConfig, ResolvedConfig, RetryPolicy, BatchConfig } from './config.js';
+export { migrate, migrateDown, migrationStatus, loadMigrations, renderMigrationSql, MIGRATIONS_DIR } from './db/migrate.js';
+export type { Migration, MigrationStatus, MigrateOptions } from './db/migrate.js';
+export type { Driver, Queryable, QueryResult, SqlParam, ListenConnection, ListenHandlers, Notification } from './db/driver.js';
+export { defineTool } from './tools/define.js';
+export type { Tool, ToolContext, ToolOutput, JsonSchema, ToolInputCheck } from './tools/define.js';
+export {
+  AgentPGError,
+  ConfigError,
+  ValidationError,
+  NotFoundError,
+  ConflictError,
+  InUseError,
+  LifecycleError,
+  MigrationError,
+  DriverError,
+  ToolInputError,
+} from './errors.js';
+export type { ErrorCode } from './errors.js';
+export type { Logger } from './logger.js';
+export { consoleLogger, silentLogger } from './logger.js';
+export type * from './types.js';
