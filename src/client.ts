@@ -1,7 +1,27 @@
 import { readFileSync } from 'node:fs';
 import type { Driver, Queryable } from './db/driver.js';
 import { migrate, migrationStatus } from './db/migrate.js';
-import { ConflictError, InUseError, LifecycleError, NotFoundError, ValidationError, constraintName, sqlState } from './errors.js';
+import {
+  ConflictError,
+  InUseError,
+  LifecycleError,
+  NotFoundError,
+  RunCancelledError,
+  RunFailedError,
+  ValidationError,
+  constraintName,
+  sqlState,
+} from './errors.js';
+import { randomUUID } from 'node:crypto';
+import type Anthropic from '@anthropic-ai/sdk';
+import { Notifier } from './db/notifier.js';
+import { anthropicFor } from './claude/anthropic.js';
+import { Engine } from './engine/engine.js';
+import { RunWaiters } from './engine/waiters.js';
+import { channel } from './store/tables.js';
+import * as runs from './store/runs.js';
+import { listRunIterations } from './store/iterations.js';
+import { listRunToolExecutions, toToolCall } from './store/tool-executions.js';
 import { resolveConfig, type AgentPGConfig, type ResolvedConfig } from './config.js';
 import type { Tool } from './tools/define.js';
 import type {
@@ -10,9 +30,18 @@ import type {
   AgentPatch,
   GetSessionMessagesOptions,
   JsonObject,
+  Iteration,
   ListAgentsOptions,
+  ListRunsOptions,
   ListSessionsOptions,
   Message,
+  Prompt,
+  Run,
+  RunMode,
+  RunOptions,
+  RunResponse,
+  ToolExecution,
+  WaitOptions,
   NewSessionOptions,
   Page,
   Session,
@@ -33,6 +62,9 @@ import {
   parseOrThrow,
   sessionMessagesOptions,
   sessionPatch,
+  listRunsOptions,
+  prompt as promptSchema,
+  runOptions,
 } from './validation.js';
 
 export const VERSION: string = (
@@ -52,11 +84,18 @@ export class AgentPG<TTx = unknown> {
   protected readonly t: Tables;
   protected readonly tools = new Map<string, Tool<unknown>>();
   protected state: LifecycleState = 'new';
+  /** The SDK client, made on first use. */
+  protected readonly anthropic: () => Anthropic;
+  private notifier: Notifier | null = null;
+  private notifierStarting: Promise<Notifier> | null = null;
+  private readonly waiters = new RunWaiters();
+  private engine: Engine | null = null;
 
   constructor(config: AgentPGConfig<TTx>) {
     this.config = resolveConfig(config);
     this.driver = config.driver;
     this.t = tables(this.config.schema);
+    this.anthropic = anthropicFor(this.config);
   }
 
   /** Id of this process's instance row. */
@@ -120,11 +159,38 @@ export class AgentPG<TTx = unknown> {
     }
   }
 
-  /** Hook for the engine: start background services after registration. */
-  protected async startServices(): Promise<void> {}
+  private async startServices(): Promise<void> {
+    const notifier = await this.listener();
+    this.engine = new Engine(this.driver as Driver, this.t, this.config, this.tools, this.anthropic, notifier);
+    await this.engine.start();
+  }
 
-  /** Hook for the engine: stop background services (must tolerate services that never started). */
-  protected async stopServices(): Promise<void> {}
+  private async stopServices(): Promise<void> {
+    const engine = this.engine;
+    this.engine = null;
+    await engine?.stop(this.config.leaseMs);
+    const n = this.notifier ?? (await this.notifierStarting?.catch(() => null));
+    this.notifier = null;
+    this.notifierStarting = null;
+    await n?.stop();
+  }
+
+  /** The process's one LISTEN connection, opened on first need (workers, or a waiter in any process). */
+  private listener(): Promise<Notifier> {
+    if (this.notifier) return Promise.resolve(this.notifier);
+    this.notifierStarting ??= (async () => {
+      const n = new Notifier(this.driver, { logger: this.config.logger });
+      await n.subscribe(channel(this.config.schema, 'run'), (payload) => this.waiters.wake(payload.slice(0, 36)));
+      n.onReconnect(() => this.waiters.wakeAll());
+      await n.start();
+      this.notifier = n;
+      return n;
+    })().catch((err) => {
+      this.notifierStarting = null;
+      throw err;
+    });
+    return this.notifierStarting;
+  }
 
   protected async registerInstance(): Promise<void> {
     const c = this.config;
@@ -353,5 +419,123 @@ export class AgentPG<TTx = unknown> {
       throw new NotFoundError('session', sessionId);
     }
     return list;
+  }
+
+  // Runs ----------------------------------------------------------------------------------------
+
+  /** Starts a batch-mode run (Message Batches API, half price) and returns its id. */
+  async run(sessionId: string, agentId: string, prompt: Prompt, options: RunOptions = {}): Promise<string> {
+    return this.createRun(this.driver, 'batch', sessionId, agentId, prompt, options);
+  }
+
+  /** Like {@link run}, inside the caller's transaction: workers see the run when it commits; a rollback discards it. */
+  async runTx(tx: TTx, sessionId: string, agentId: string, prompt: Prompt, options: RunOptions = {}): Promise<string> {
+    return this.createRun(this.driver.fromTx(tx), 'batch', sessionId, agentId, prompt, options);
+  }
+
+  /** Starts a batch-mode run and waits for its response. */
+  async runSync(sessionId: string, agentId: string, prompt: Prompt, options: RunOptions & WaitOptions = {}): Promise<RunResponse> {
+    const { signal, timeoutMs, ...runOpts } = options;
+    const id = await this.run(sessionId, agentId, prompt, runOpts);
+    return this.waitForRun(id, { ...(signal ? { signal } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+  }
+
+  private async createRun(db: Queryable, mode: RunMode, sessionId: string, agentId: string, prompt: Prompt, options: RunOptions): Promise<string> {
+    const sid = assertUuid(sessionId, 'session id');
+    const aid = assertUuid(agentId, 'agent id');
+    const blocks = parseOrThrow(promptSchema, prompt, 'prompt');
+    const o = parseOrThrow(runOptions, options, 'run options');
+    const id = await runs.insertRun(db, this.t, {
+      id: randomUUID(),
+      iterationId: randomUUID(),
+      sessionId: sid,
+      agentId: aid,
+      mode,
+      prompt: typeof blocks === 'string' ? [{ type: 'text', text: blocks }] : blocks,
+      variables: o.variables ?? {},
+      metadata: o.metadata ?? {},
+      maxIterations: o.maxIterations ?? this.config.defaultMaxIterations,
+      overrideInstructions: o.overrideInstructions ?? null,
+      appendInstructions: o.appendInstructions ?? null,
+      idempotencyKey: o.idempotencyKey ?? null,
+      instanceId: this.state === 'started' ? this.instanceId : null,
+    });
+    if (id) return id;
+    if (o.idempotencyKey) {
+      const existing = await runs.runIdByIdempotencyKey(db, this.t, o.idempotencyKey);
+      if (existing) return existing;
+    }
+    const [session, agent] = await Promise.all([sessions.getSession(db, this.t, sid), agents.getAgentById(db, this.t, aid)]);
+    if (!session) throw new NotFoundError('session', sid);
+    if (!agent) throw new NotFoundError('agent', aid);
+    throw new ConflictError('the run could not be created; try again');
+  }
+
+  /**
+   * Waits until the run finishes and returns its response; works from any process. Throws RunFailedError
+   * or RunCancelledError when it did not complete, WaitTimeoutError on `timeoutMs` or `signal`.
+   */
+  async waitForRun(runId: string, options: WaitOptions = {}): Promise<RunResponse> {
+    const id = assertUuid(runId, 'run id');
+    await this.listener();
+    const run = await this.waiters.until(
+      id,
+      async () => {
+        const r = await runs.getRun(this.driver, this.t, id);
+        if (!r) throw new NotFoundError('run', id);
+        return r.finalizedAt ? r : null;
+      },
+      { pollMs: this.config.runPollIntervalMs, ...options },
+    );
+    if (run.state === 'failed') throw new RunFailedError(id, run.errorType ?? 'unknown', run.errorMessage ?? 'no message');
+    if (run.state === 'cancelled') throw new RunCancelledError(id, run.errorMessage);
+    return this.response(run);
+  }
+
+  private async response(run: Run): Promise<RunResponse> {
+    const [msgs, execs] = await Promise.all([
+      messages.listRunMessages(this.driver, this.t, run.id),
+      listRunToolExecutions(this.driver, this.t, run.id),
+    ]);
+    return {
+      runId: run.id,
+      text: run.responseText ?? '',
+      stopReason: run.stopReason,
+      messages: msgs,
+      toolCalls: execs.map(toToolCall),
+      iterationCount: run.iterationCount,
+      usage: run.usage,
+    };
+  }
+
+  async getRun(runId: string): Promise<Run> {
+    const id = assertUuid(runId, 'run id');
+    const run = await runs.getRun(this.driver, this.t, id);
+    if (!run) throw new NotFoundError('run', id);
+    return run;
+  }
+
+  /** The run's model calls, in order. */
+  async getRunIterations(runId: string): Promise<Iteration[]> {
+    const id = assertUuid(runId, 'run id');
+    return listRunIterations(this.driver, this.t, id);
+  }
+
+  /** The run's tool executions, in the order the model asked for them. */
+  async getRunTools(runId: string): Promise<ToolExecution[]> {
+    const id = assertUuid(runId, 'run id');
+    return (await listRunToolExecutions(this.driver, this.t, id)).map(({ iteration: _i, ...e }) => e);
+  }
+
+  /** Runs filtered by session, agent and state, newest first. Default limit 100. */
+  async listRuns(options: ListRunsOptions = {}): Promise<Page<Run>> {
+    const o = parseOrThrow(listRunsOptions, options, 'listRuns options');
+    return runs.listRuns(this.driver, this.t, {
+      sessionId: o.sessionId ?? null,
+      agentId: o.agentId ?? null,
+      states: o.state === undefined ? null : Array.isArray(o.state) ? o.state : [o.state],
+      limit: o.limit ?? 100,
+      offset: o.offset ?? 0,
+    });
   }
 }

@@ -117,3 +117,34 @@ export function constraintName(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** The run ended in `failed`. `errorType` is the run's stable error code (e.g. `max_iterations`). */
+export class RunFailedError extends AgentPGError {
+  readonly runId: string;
+  readonly errorType: string;
+  constructor(runId: string, errorType: string, message: string) {
+    super('run_failed', `run ${runId} failed (${errorType}): ${message}`, { runId, errorType });
+    this.runId = runId;
+    this.errorType = errorType;
+  }
+}
+
+/** The run was cancelled before it finished. */
+export class RunCancelledError extends AgentPGError {
+  readonly runId: string;
+  constructor(runId: string, reason?: string | null) {
+    super('run_cancelled', `run ${runId} was cancelled${reason ? `: ${reason}` : ''}`, { runId });
+    this.runId = runId;
+  }
+}
+
+/** waitForRun gave up after `timeoutMs` (or its signal aborted). The run itself goes on. */
+export class WaitTimeoutError extends AgentPGError {
+  constructor(runId: string, timeoutMs: number | undefined, aborted = false) {
+    super(
+      'wait_timeout',
+      aborted ? `waiting for run ${runId} was aborted; the run goes on` : `run ${runId} did not finish within ${timeoutMs} ms; the run goes on`,
+      { runId },
+    );
+  }
+}

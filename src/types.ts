@@ -116,3 +116,152 @@ export interface GetSessionMessagesOptions {
   /** Only messages older than this message id (for paging backwards). */
   before?: string;
 }
+
+// Runs --------------------------------------------------------------------------------------------
+
+export type RunMode = 'batch' | 'streaming';
+export type RunState =
+  | 'pending'
+  | 'batch_submitting'
+  | 'batch_pending'
+  | 'streaming'
+  | 'pending_tools'
+  | 'completed'
+  | 'cancelled'
+  | 'failed';
+export type IterationState = 'pending' | 'submitting' | 'in_batch' | 'streaming' | 'completed' | 'failed' | 'cancelled';
+export type ToolExecutionState = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'discarded' | 'skipped';
+
+/** A prompt: plain text, or content blocks (text, image, document). */
+export type Prompt = string | ContentBlockParam[];
+
+export interface RunOptions {
+  /** Values handed to every tool of the run (and of its child runs) as `ctx.variables`, types preserved. */
+  variables?: JsonObject;
+  /** Model calls allowed before the run fails as a runaway loop. Default: the client's `defaultMaxIterations`. */
+  maxIterations?: number;
+  /** Your own data, kept on the run. */
+  metadata?: JsonObject;
+  /** Replaces the agent's system prompt for this run. */
+  overrideInstructions?: string;
+  /** Appended to the system prompt (after a blank line) for this run. */
+  appendInstructions?: string;
+  /** A second `run` with the same key returns the first run's id instead of starting another. */
+  idempotencyKey?: string;
+}
+
+export interface Run {
+  id: string;
+  sessionId: string;
+  agentId: string;
+  mode: RunMode;
+  parentRunId: string | null;
+  parentToolExecutionId: string | null;
+  depth: number;
+  state: RunState;
+  prompt: ContentBlockParam[];
+  variables: JsonObject;
+  metadata: JsonObject;
+  maxIterations: number;
+  overrideInstructions: string | null;
+  appendInstructions: string | null;
+  currentIteration: number;
+  responseText: string | null;
+  stopReason: string | null;
+  usage: Usage;
+  iterationCount: number;
+  toolIterations: number;
+  /** Stable error code when failed (e.g. `max_iterations`, `invalid_request`, `max_tokens`). */
+  errorType: string | null;
+  errorMessage: string | null;
+  idempotencyKey: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finalizedAt: Date | null;
+}
+
+export interface Iteration {
+  id: string;
+  runId: string;
+  /** 1, 2, 3, ... */
+  index: number;
+  mode: RunMode;
+  state: IterationState;
+  triggerType: 'prompt' | 'tool_results' | 'continuation';
+  attempt: number;
+  batchId: string | null;
+  anthropicBatchId: string | null;
+  stopReason: string | null;
+  hasToolUse: boolean;
+  toolExecutionCount: number;
+  usage: Usage;
+  errorType: string | null;
+  errorMessage: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+}
+
+export interface ToolExecution {
+  id: string;
+  runId: string;
+  iterationId: string;
+  toolUseId: string;
+  toolName: string;
+  input: JsonValue;
+  state: ToolExecutionState;
+  isAgentTool: boolean;
+  childRunId: string | null;
+  /** What the model received: text, blocks, or JSON. */
+  output: JsonValue | null;
+  isError: boolean;
+  errorMessage: string | null;
+  attempt: number;
+  maxAttempts: number;
+  snoozeCount: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+}
+
+/** One tool call as reported in a {@link RunResponse}. */
+export interface ToolCall {
+  toolUseId: string;
+  name: string;
+  input: JsonValue;
+  output: JsonValue | null;
+  isError: boolean;
+  error: string | null;
+  state: ToolExecutionState;
+  iteration: number;
+  attempts: number;
+  /** From first start to completion, in milliseconds (null when it never ran). */
+  durationMs: number | null;
+}
+
+/** What `runSync` / `waitForRun` return for a completed run. */
+export interface RunResponse {
+  runId: string;
+  /** Text of the final assistant message. */
+  text: string;
+  stopReason: string | null;
+  /** The run's own messages, prompt first. */
+  messages: Message[];
+  toolCalls: ToolCall[];
+  iterationCount: number;
+  usage: Usage;
+}
+
+export interface ListRunsOptions {
+  sessionId?: string;
+  agentId?: string;
+  state?: RunState | RunState[];
+  limit?: number;
+  offset?: number;
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+  /** Give up (WaitTimeoutError) after this long. Default: wait forever. */
+  timeoutMs?: number;
+}

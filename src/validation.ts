@@ -91,6 +91,40 @@ export const sessionMessagesOptions = z.strictObject({
   before: uuid.optional(),
 });
 
+const RUN_STATES = ['pending', 'batch_submitting', 'batch_pending', 'streaming', 'pending_tools', 'completed', 'cancelled', 'failed'] as const;
+
+export const listRunsOptions = z.strictObject({
+  sessionId: uuid.optional(),
+  agentId: uuid.optional(),
+  state: z.union([z.enum(RUN_STATES), z.array(z.enum(RUN_STATES)).min(1)]).optional(),
+  limit: z.number().int().min(1).max(1000).optional(),
+  offset: z.number().int().min(0).optional(),
+});
+
+const userBlock = z.looseObject({ type: z.enum(['text', 'image', 'document']) }).superRefine((b, ctx) => {
+  if (b.type === 'text' && (typeof b.text !== 'string' || b.text.length === 0)) {
+    ctx.addIssue({ code: 'custom', message: 'a text block needs non-empty `text`' });
+  }
+  if ((b.type === 'image' || b.type === 'document') && (typeof b.source !== 'object' || b.source === null)) {
+    ctx.addIssue({ code: 'custom', message: `an ${b.type} block needs a \`source\`` });
+  }
+});
+
+/** A prompt: non-empty text, or text/image/document blocks as the Messages API takes them. */
+export const prompt = z.union([
+  z.string().min(1, 'the prompt is empty'),
+  z.array(userBlock).min(1, 'the prompt has no blocks'),
+]) as unknown as z.ZodType<string | import('./types.js').ContentBlockParam[]>;
+
+export const runOptions = z.strictObject({
+  variables: jsonObject.optional(),
+  maxIterations: z.number().int().min(1).max(10_000).optional(),
+  metadata: jsonObject.optional(),
+  overrideInstructions: z.string().optional(),
+  appendInstructions: z.string().optional(),
+  idempotencyKey: z.string().min(1).max(255).optional(),
+});
+
 /** JSON text for a `$n::jsonb` parameter. */
 export function json(value: unknown): string {
   return JSON.stringify(value);

@@ -14,48 +14,76 @@ export interface NewMessage {
   metadata?: JsonObject;
 }
 
+/** SQL expressions for each column of a message inserted by {@link insertMessageCte}. */
+export interface MessageCteColumns {
+  id?: string;
+  session: string;
+  run: string;
+  iteration: string;
+  role: string;
+  usage: string;
+  metadata: string;
+  /** A jsonb array of content blocks. */
+  content: string;
+  /** A CTE name: the message is inserted once per row it yields (0 or 1), so a failed guard inserts nothing. */
+  gate?: string;
+  name?: string;
+}
+
 /**
- * The statement inserting a message and all its content blocks in one round trip, as a CTE named `m`
- * (columns id, seq). Parameters start at `$${base}`; `messageParams` gives their values. Engine statements
- * embed it so a model response, its message and the run update commit together.
+ * A CTE inserting a message and all its content blocks in the same statement (named `m` unless `name` is
+ * given; yields id, seq). Engine statements embed it so a model response, its message and the run's
+ * transition commit together, in one round trip.
  */
-export function insertMessageCte(t: Tables, base: number): string {
-  const p = (i: number) => `$${base + i}`;
-  return `m AS (
-      INSERT INTO ${t.messages} (session_id, run_id, iteration_id, role, usage, metadata)
-      VALUES (${p(0)}::uuid, ${p(1)}::uuid, ${p(2)}::uuid, ${p(3)}, ${p(4)}::jsonb, ${p(5)}::jsonb)
+export function insertMessageCte(t: Tables, c: MessageCteColumns): string {
+  const name = c.name ?? 'm';
+  return `${name} AS (
+      INSERT INTO ${t.messages} (id, session_id, run_id, iteration_id, role, usage, metadata)
+      SELECT ${c.id ?? 'gen_random_uuid()'}, ${c.session}, ${c.run}, ${c.iteration}, ${c.role}, ${c.usage}, ${c.metadata}
+      ${c.gate ? `FROM ${c.gate}` : ''}
       RETURNING id, seq, created_at
-    ), mb AS (
+    ), ${name}_blocks AS (
       INSERT INTO ${t.content_blocks}
         (message_id, block_index, type, raw, text, tool_use_id, tool_name, tool_input, tool_result_for_use_id, is_error)
-      SELECT m.id, e.ord - 1, e.blk ->> 'type', e.blk,
+      SELECT ${name}.id, e.ord - 1, e.blk ->> 'type', e.blk,
              CASE e.blk ->> 'type' WHEN 'text' THEN e.blk ->> 'text' WHEN 'thinking' THEN e.blk ->> 'thinking' END,
              CASE WHEN e.blk ->> 'type' IN ('tool_use', 'server_tool_use') THEN e.blk ->> 'id' END,
              CASE WHEN e.blk ->> 'type' IN ('tool_use', 'server_tool_use') THEN e.blk ->> 'name' END,
              CASE WHEN e.blk ->> 'type' IN ('tool_use', 'server_tool_use') THEN e.blk -> 'input' END,
              CASE WHEN e.blk ->> 'type' = 'tool_result' THEN e.blk ->> 'tool_use_id' END,
              coalesce((e.blk ->> 'is_error')::boolean, false)
-      FROM m, jsonb_array_elements(${p(6)}::jsonb) WITH ORDINALITY AS e(blk, ord)
+      FROM ${name}, jsonb_array_elements(${c.content}) WITH ORDINALITY AS e(blk, ord)
     )`;
 }
 
-export function messageParams(msg: NewMessage): SqlParam[] {
-  return [
-    msg.sessionId,
-    msg.runId,
-    msg.iterationId,
-    msg.role,
-    msg.usage ? json(msg.usage) : null,
-    json(msg.metadata ?? {}),
-    json(msg.content),
-  ];
+/** Column expressions `$base..$base+6` with their values, for a message whose every column is a parameter. */
+export function messageColumns(base: number, msg: NewMessage): { columns: MessageCteColumns; params: SqlParam[] } {
+  const p = (i: number) => `$${base + i}`;
+  return {
+    columns: {
+      session: `${p(0)}::uuid`,
+      run: `${p(1)}::uuid`,
+      iteration: `${p(2)}::uuid`,
+      role: `${p(3)}::text`,
+      usage: `${p(4)}::jsonb`,
+      metadata: `${p(5)}::jsonb`,
+      content: `${p(6)}::jsonb`,
+    },
+    params: [
+      msg.sessionId,
+      msg.runId,
+      msg.iterationId,
+      msg.role,
+      msg.usage ? json(msg.usage) : null,
+      json(msg.metadata ?? {}),
+      json(msg.content),
+    ],
+  };
 }
 
 export async function insertMessage(db: Queryable, t: Tables, msg: NewMessage): Promise<{ id: string; seq: number }> {
-  const { rows } = await db.query<{ id: string; seq: unknown }>(
-    `WITH ${insertMessageCte(t, 1)} SELECT id, seq FROM m`,
-    messageParams(msg),
-  );
+  const { columns, params } = messageColumns(1, msg);
+  const { rows } = await db.query<{ id: string; seq: unknown }>(`WITH ${insertMessageCte(t, columns)} SELECT id, seq FROM m`, params);
   return { id: rows[0]!.id, seq: Number(rows[0]!.seq) };
 }
 

@@ -1,0 +1,145 @@
+import type Anthropic from '@anthropic-ai/sdk';
+import type { Driver } from '../db/driver.js';
+import type { ResolvedConfig } from '../config.js';
+import type { Tables } from '../store/tables.js';
+import { abandonBatch, claimBatchIterations, markBatchSubmitted, rescueExpiredSubmissions, type ClaimedIteration } from '../store/batches.js';
+import { loadRequestContexts } from '../store/context.js';
+import { failIteration, requeueIterations } from '../store/iterations.js';
+import { buildRequest } from '../claude/request.js';
+import { Loop } from './loop.js';
+
+/** The API accepts 256 MB per batch; stay clear of it with room for the envelope. */
+const MAX_BATCH_BYTES = 200 * 1024 * 1024;
+
+/**
+ * Coalesces pending batch-mode iterations of many runs into one Message Batch per flush. The batch row
+ * (the intent) is committed before the API call and the API's batch id right after it.
+ */
+export class BatchSubmitter {
+  readonly loop: Loop;
+
+  constructor(
+    private readonly driver: Driver,
+    private readonly t: Tables,
+    private readonly config: ResolvedConfig,
+    private readonly anthropic: () => Anthropic,
+  ) {
+    this.loop = new Loop('batch submitter', () => this.tick(), config.runPollIntervalMs, config.logger);
+  }
+
+  private async tick(): Promise<number | null> {
+    await rescueExpiredSubmissions(this.driver, this.t);
+    const { maxRequests, flushIntervalMs } = this.config.batch;
+    const decision = await this.driver.transaction((tx) =>
+      claimBatchIterations(tx, this.t, { instanceId: this.config.instanceId, maxRequests, flushIntervalMs, leaseMs: this.config.leaseMs }),
+    );
+    switch (decision.kind) {
+      case 'busy':
+        return Math.min(flushIntervalMs, 100);
+      case 'empty':
+        return decision.nextDueInMs;
+      case 'wait':
+        return decision.inMs;
+      case 'claimed':
+        await this.submit(decision.batchId, decision.iterations);
+        return 0;
+    }
+  }
+
+  private async submit(batchId: string, claimed: ClaimedIteration[]): Promise<void> {
+    const log = this.config.logger;
+    const contexts = await loadRequestContexts(this.driver, this.t, claimed.map((c) => c.iterationId));
+    const requests: Anthropic.Messages.BatchCreateParams.Request[] = [];
+    const overflow: string[] = [];
+    let bytes = 0;
+    for (const ctx of contexts) {
+      const built = buildRequest(ctx, { maxTokens: this.config.defaultMaxTokens });
+      if (!built.ok) {
+        await failIteration(this.driver, this.t, {
+          iterationId: ctx.iterationId,
+          fromStates: ['submitting'],
+          errorType: built.errorType,
+          message: built.message,
+        });
+        continue;
+      }
+      const size = Buffer.byteLength(JSON.stringify(built.params)) + 100;
+      if (bytes + size > MAX_BATCH_BYTES && requests.length > 0) {
+        overflow.push(ctx.iterationId);
+        continue;
+      }
+      bytes += size;
+      requests.push({ custom_id: ctx.iterationId, params: built.params });
+    }
+    if (overflow.length > 0) {
+      await requeueIterations(this.driver, this.t, {
+        iterationIds: overflow,
+        fromStates: ['submitting'],
+        batchId,
+        delayMs: 0,
+        countAttempt: false,
+        reason: 'moved to the next batch (size limit)',
+      });
+    }
+    if (requests.length === 0) {
+      await abandonBatch(this.driver, this.t, batchId, this.config.instanceId, 'no request could be built');
+      return;
+    }
+    let created: Anthropic.Messages.MessageBatch;
+    try {
+      // Past our lease the intent may be rescued and resubmitted: never wait longer than that.
+      created = await this.anthropic().messages.batches.create({ requests }, { timeout: Math.max(1000, Math.floor(this.config.leaseMs * 0.8)) });
+    } catch (err) {
+      const message = apiErrorMessage(err);
+      log.warn('batch submitter: creating the batch failed; requeueing', { batchId, requests: requests.length, error: message });
+      await abandonBatch(this.driver, this.t, batchId, this.config.instanceId, message);
+      await this.requeueOrFail(
+        claimed.filter((c) => requests.some((r) => r.custom_id === c.iterationId)),
+        batchId,
+        'api_error',
+        `creating the message batch failed: ${message}`,
+      );
+      return;
+    }
+    const ok = await markBatchSubmitted(this.driver, this.t, {
+      batchId,
+      instanceId: this.config.instanceId,
+      anthropicBatchId: created.id,
+      status: created.processing_status,
+      expiresAt: created.expires_at ?? null,
+      requestCount: requests.length,
+      pollIntervalMs: this.config.batch.pollIntervalMs,
+    });
+    if (!ok) {
+      // Our intent was rescued while the API call ran: its iterations are queued again. This batch would
+      // only cost money (its results can never be applied), so cancel it.
+      log.warn('batch submitter: lease lost during submission; cancelling the orphan batch', { batchId, anthropicBatchId: created.id });
+      await this.anthropic().messages.batches.cancel(created.id).catch(() => {});
+      return;
+    }
+    log.debug('batch submitted', { batchId, anthropicBatchId: created.id, requests: requests.length });
+  }
+
+  /** Transient failures requeue with backoff; an iteration past `maxRequeues` fails its run with the cause. */
+  private async requeueOrFail(items: ClaimedIteration[], batchId: string, errorType: string, message: string): Promise<void> {
+    const { maxRequeues, requeueDelayMs } = this.config.batch;
+    const again = items.filter((c) => c.attempt < maxRequeues).map((c) => c.iterationId);
+    await requeueIterations(this.driver, this.t, {
+      iterationIds: again,
+      fromStates: ['submitting'],
+      batchId,
+      delayMs: requeueDelayMs,
+      countAttempt: true,
+      reason: message,
+    });
+    for (const c of items.filter((i) => i.attempt >= maxRequeues)) {
+      await failIteration(this.driver, this.t, { iterationId: c.iterationId, fromStates: ['submitting'], errorType, message });
+    }
+  }
+}
+
+export function apiErrorMessage(err: unknown): string {
+  const e = err as { status?: number; message?: string; error?: { error?: { message?: string } } };
+  const detail = e?.error?.error?.message ?? e?.message ?? String(err);
+  return e?.status ? `${e.status} ${detail}` : detail;
+}

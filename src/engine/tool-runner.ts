@@ -1,0 +1,163 @@
+import type { Driver } from '../db/driver.js';
+import type { ResolvedConfig } from '../config.js';
+import type { Tool, ToolOutput } from '../tools/define.js';
+import { ToolCancelError, ToolDiscardError, ToolSnoozeError } from '../tools/errors.js';
+import type { JsonValue } from '../types.js';
+import type { Tables } from '../store/tables.js';
+import {
+  claimToolExecutions,
+  finishToolExecution,
+  nextToolDueInMs,
+  type ClaimedExecution,
+  type ExecutionFinish,
+} from '../store/tool-executions.js';
+import { continueAfterTools, lockRun } from '../store/transitions.js';
+import { retryDelayMs } from './backoff.js';
+import { Loop } from './loop.js';
+
+class ToolTimeoutError extends Error {}
+/** The client is stopping: the call goes back to the queue without using an attempt. */
+class HandBack extends Error {}
+
+/**
+ * Claims and runs the tool calls this instance can serve, at most `maxConcurrentTools` at once. A tool's
+ * exception, rejection or time-out becomes a retry or an error result; it never reaches the process.
+ */
+export class ToolRunner {
+  readonly loop: Loop;
+  private inFlight = 0;
+  private readonly controllers = new Set<AbortController>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly names: string[];
+
+  constructor(
+    private readonly driver: Driver,
+    private readonly t: Tables,
+    private readonly config: ResolvedConfig,
+    private readonly tools: ReadonlyMap<string, Tool<unknown>>,
+  ) {
+    this.names = [...tools.keys()];
+    this.loop = new Loop('tool runner', () => this.tick(), config.toolPollIntervalMs, config.logger);
+  }
+
+  /** Whether a notification about `toolName` concerns this instance. */
+  serves(toolName: string): boolean {
+    return this.tools.has(toolName);
+  }
+
+  private async tick(): Promise<number | null> {
+    if (this.names.length === 0) return null;
+    const free = this.config.maxConcurrentTools - this.inFlight;
+    if (free <= 0) return null; // a finishing call wakes the loop
+    const claimed = await claimToolExecutions(this.driver, this.t, {
+      instanceId: this.config.instanceId,
+      toolNames: this.names,
+      limit: free,
+      leaseMs: this.config.leaseMs,
+    });
+    for (const exec of claimed) this.launch(exec);
+    if (claimed.length === free) return 0;
+    return nextToolDueInMs(this.driver, this.t, this.names);
+  }
+
+  private launch(exec: ClaimedExecution): void {
+    this.inFlight++;
+    const p = this.execute(exec)
+      .catch((err) => this.config.logger.error('tool runner: recording a tool result failed', { executionId: exec.id, error: String(err) }))
+      .finally(() => {
+        this.inFlight--;
+        this.running.delete(p);
+        this.loop.wake();
+      });
+    this.running.add(p);
+  }
+
+  private async execute(exec: ClaimedExecution): Promise<void> {
+    const tool = this.tools.get(exec.toolName)!;
+    const maxAttempts = tool.maxAttempts ?? exec.maxAttempts ?? this.config.toolRetry.maxAttempts;
+    const finish = await this.invoke(tool, exec, maxAttempts);
+    await this.driver.transaction(async (tx) => {
+      // Every completion of a run takes its lock first: they serialise, and exactly one sees all done.
+      await lockRun(tx, this.t, exec.runId);
+      const done = await finishToolExecution(tx, this.t, exec.id, this.config.instanceId, finish);
+      if (!done) {
+        this.config.logger.debug('tool runner: lease lost before the result was recorded; dropped', { executionId: exec.id });
+        return;
+      }
+      if (done.terminal) await continueAfterTools(tx, this.t, done.runId, done.iterationId);
+    });
+  }
+
+  private async invoke(tool: Tool<unknown>, exec: ClaimedExecution, maxAttempts: number): Promise<ExecutionFinish> {
+    const checked = tool.validate(exec.input);
+    if (!checked.ok) {
+      const detail = checked.issues.map((i) => `${i.path || '(input)'}: ${i.message}`).join('; ');
+      const msg = `Error: invalid input for tool "${tool.name}": ${detail}. Call the tool again with input matching its schema.`;
+      return { kind: 'failed', output: msg, error: `invalid input: ${detail}` };
+    }
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    const timeoutMs = tool.timeoutMs ?? this.config.toolTimeoutMs;
+    // A tool that ignores its signal is not waited for: the abort settles the call either way.
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    });
+    const timer = setTimeout(() => controller.abort(new ToolTimeoutError(`tool "${tool.name}" timed out after ${timeoutMs} ms`)), timeoutMs);
+    try {
+      const output = await Promise.race([
+        Promise.resolve().then(() =>
+          tool.execute(checked.value, {
+            runId: exec.runId,
+            sessionId: exec.sessionId,
+            agentId: exec.agentId,
+            iterationId: exec.iterationId,
+            toolUseId: exec.toolUseId,
+            executionId: exec.id,
+            attempt: exec.attempt,
+            variables: exec.variables,
+            signal: controller.signal,
+          }),
+        ),
+        aborted,
+      ]);
+      return { kind: 'completed', output: normaliseOutput(output) };
+    } catch (err) {
+      return this.classifyError(err, exec, maxAttempts);
+    } finally {
+      clearTimeout(timer);
+      this.controllers.delete(controller);
+    }
+  }
+
+  private classifyError(err: unknown, exec: ClaimedExecution, maxAttempts: number): ExecutionFinish {
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof HandBack) return { kind: 'handback' };
+    if (err instanceof ToolSnoozeError) return { kind: 'snooze', delayMs: err.delayMs };
+    if (err instanceof ToolCancelError) return { kind: 'cancelled', output: `Error: the tool call was cancelled: ${message}`, error: message };
+    if (err instanceof ToolDiscardError) return { kind: 'discarded', output: `Error: ${message}`, error: message };
+    if (exec.attempt < maxAttempts) {
+      return { kind: 'retry', delayMs: retryDelayMs(this.config.toolRetry, exec.attempt), error: message };
+    }
+    const tries = exec.attempt === 1 ? '' : ` (after ${exec.attempt} attempts)`;
+    return { kind: 'failed', output: `Error: ${message}${tries}`, error: message };
+  }
+
+  /** Aborts running tools (their results are still recorded if they settle) and waits for them up to `deadlineMs`. */
+  async drain(deadlineMs: number): Promise<void> {
+    const all = Promise.allSettled([...this.running]);
+    const deadline = new Promise((r) => setTimeout(r, deadlineMs).unref());
+    await Promise.race([all, deadline]);
+    for (const c of this.controllers) c.abort(new HandBack('agentpg client is stopping'));
+    await Promise.allSettled([...this.running]);
+  }
+}
+
+/** Strings and blocks go to the model as they are; other values as JSON text. */
+function normaliseOutput(output: ToolOutput): JsonValue {
+  if (typeof output === 'string') return output;
+  if (Array.isArray(output) && output.every((b) => b && typeof b === 'object' && typeof (b as { type?: unknown }).type === 'string')) {
+    return output as JsonValue;
+  }
+  if (output === undefined) return '';
+  return JSON.stringify(output);
+}
