@@ -22,6 +22,10 @@ import { channel } from './store/tables.js';
 import * as runs from './store/runs.js';
 import { listRunIterations } from './store/iterations.js';
 import { listRunToolExecutions, toToolCall } from './store/tool-executions.js';
+import { treeUsage } from './store/delegation.js';
+import { cancelRunTree } from './store/cancel.js';
+import { transactionWithRetry } from './db/retry.js';
+import { EventDiffer, runSnapshot, type RunEvent } from './engine/events.js';
 import { resolveConfig, type AgentPGConfig, type ResolvedConfig } from './config.js';
 import type { Tool } from './tools/define.js';
 import type {
@@ -440,6 +444,23 @@ export class AgentPG<TTx = unknown> {
     return this.waitForRun(id, { ...(signal ? { signal } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   }
 
+  /** Starts a fast-mode run (streaming Messages API) and returns its id. */
+  async runFast(sessionId: string, agentId: string, prompt: Prompt, options: RunOptions = {}): Promise<string> {
+    return this.createRun(this.driver, 'streaming', sessionId, agentId, prompt, options);
+  }
+
+  /** Like {@link runFast}, inside the caller's transaction. */
+  async runFastTx(tx: TTx, sessionId: string, agentId: string, prompt: Prompt, options: RunOptions = {}): Promise<string> {
+    return this.createRun(this.driver.fromTx(tx), 'streaming', sessionId, agentId, prompt, options);
+  }
+
+  /** Starts a fast-mode run and waits for its response. */
+  async runFastSync(sessionId: string, agentId: string, prompt: Prompt, options: RunOptions & WaitOptions = {}): Promise<RunResponse> {
+    const { signal, timeoutMs, ...runOpts } = options;
+    const id = await this.runFast(sessionId, agentId, prompt, runOpts);
+    return this.waitForRun(id, { ...(signal ? { signal } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+  }
+
   private async createRun(db: Queryable, mode: RunMode, sessionId: string, agentId: string, prompt: Prompt, options: RunOptions): Promise<string> {
     const sid = assertUuid(sessionId, 'session id');
     const aid = assertUuid(agentId, 'agent id');
@@ -504,8 +525,131 @@ export class AgentPG<TTx = unknown> {
       messages: msgs,
       toolCalls: execs.map(toToolCall),
       iterationCount: run.iterationCount,
-      usage: run.usage,
+      // Delegated work is paid for by the run that asked for it.
+      usage: await treeUsage(this.driver, this.t, run.id),
     };
+  }
+
+  /**
+   * Follows a run live, from any process: yields its state changes, model calls (with streamed text in fast
+   * mode), tool calls, child runs and finally `done` (with the response when it completed). Notifications
+   * wake it; rows are read for the truth, so a lost notification only delays an event.
+   */
+  async *events(runId: string, options: { signal?: AbortSignal; pollMs?: number } = {}): AsyncGenerator<RunEvent, void, undefined> {
+    const id = assertUuid(runId, 'run id');
+    const notifier = await this.listener();
+    const differ = new EventDiffer(id);
+    let wake: (() => void) | null = null;
+    let woken = false;
+    const poke = () => {
+      woken = true;
+      wake?.();
+    };
+    const offEvents = await notifier.subscribe(channel(this.config.schema, 'event'), (payload) => {
+      if (!payload.includes(id)) return;
+      try {
+        const e = JSON.parse(payload) as { r: string; t?: string; i?: number; x?: string };
+        if (e.r !== id) return;
+        if (e.t === 'd' && typeof e.x === 'string') differ.pushDelta(e.i ?? 0, e.x);
+      } catch {
+        return;
+      }
+      poke();
+    });
+    const offRun = await notifier.subscribe(channel(this.config.schema, 'run'), (payload) => {
+      if (payload.startsWith(id)) poke();
+    });
+    const offReconnect = notifier.onReconnect(poke);
+    const onAbort = () => poke();
+    options.signal?.addEventListener('abort', onAbort);
+    try {
+      for (;;) {
+        woken = false;
+        const snap = await runSnapshot(this.driver as Driver, this.t, id);
+        if (!snap) throw new NotFoundError('run', id);
+        for (const e of differ.diff(snap)) yield e;
+        if (snap.done) {
+          const run = await this.getRun(id);
+          const state = run.state as 'completed' | 'failed' | 'cancelled';
+          yield state === 'completed'
+            ? { type: 'done', runId: id, state, response: await this.response(run) }
+            : { type: 'done', runId: id, state, error: { type: run.errorType, message: run.errorMessage } };
+          return;
+        }
+        if (options.signal?.aborted) return;
+        if (!woken) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, options.pollMs ?? 250);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = null;
+        }
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      offReconnect();
+      await offEvents();
+      await offRun();
+    }
+  }
+
+  /**
+   * Cancels a run and its child runs. Idempotent: cancelling a finished run changes nothing. Pending and
+   * running tool calls are answered as cancelled, batches no longer needed are cancelled at the API, and
+   * waiters get a RunCancelledError. Returns the ids of the runs it cancelled.
+   */
+  async cancelRun(runId: string, reason = 'cancelled by request'): Promise<string[]> {
+    const id = assertUuid(runId, 'run id');
+    const result = await transactionWithRetry(this.driver as Driver, (tx) => cancelRunTree(tx, this.t, id, reason));
+    if (result.cancelled.length === 0 && !(await runs.getRun(this.driver, this.t, id))) throw new NotFoundError('run', id);
+    for (const b of result.anthropicBatchIds) {
+      await this.anthropic()
+        .messages.batches.cancel(b)
+        .catch((err: unknown) => this.config.logger.warn('cancelRun: cancelling the batch at the API failed', { batchId: b, error: String(err) }));
+    }
+    for (const r of result.cancelled) this.engine?.hooks.emit('onRunStateChange', { runId: r, state: 'cancelled' });
+    return result.cancelled;
+  }
+
+  /**
+   * Runs a finished root run again with the same prompt, agent and options, as a new run. The old run is
+   * kept (with its messages) but leaves the session's live history. Returns the new run's id.
+   */
+  async regenerateRun(runId: string): Promise<string> {
+    const id = assertUuid(runId, 'run id');
+    const old = await this.getRun(id);
+    if (!old.finalizedAt) throw new ConflictError(`run ${id} is still ${old.state}; only a finished run can be regenerated (cancel it first)`);
+    if (old.parentRunId) throw new ValidationError(`run ${id} is a delegated child run; regenerate its root run instead`);
+    return transactionWithRetry(this.driver as Driver, async (tx) => {
+      const newId = randomUUID();
+      const created = await runs.insertRun(tx, this.t, {
+        id: newId,
+        iterationId: randomUUID(),
+        sessionId: old.sessionId,
+        agentId: old.agentId,
+        mode: old.mode,
+        prompt: old.prompt,
+        variables: old.variables,
+        metadata: old.metadata,
+        maxIterations: old.maxIterations,
+        overrideInstructions: old.overrideInstructions,
+        appendInstructions: old.appendInstructions,
+        idempotencyKey: null,
+        instanceId: this.state === 'started' ? this.instanceId : null,
+      });
+      if (!created) throw new NotFoundError('agent', old.agentId);
+      // Guarded: of two concurrent regenerations, one wins; the other's new run rolls back with it.
+      const { rowCount } = await tx.query(
+        `UPDATE ${this.t.runs} SET superseded_by_run_id = $2 WHERE id = $1 AND superseded_by_run_id IS NULL`,
+        [id, newId],
+      );
+      if (rowCount === 0) throw new ConflictError(`run ${id} was already regenerated`);
+      await tx.query(`UPDATE ${this.t.runs} SET regenerated_from_run_id = $2 WHERE id = $1`, [newId, id]);
+      return newId;
+    });
   }
 
   async getRun(runId: string): Promise<Run> {

@@ -8,6 +8,7 @@ import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { JsonObject } from './types.js';
 import { jsonObject } from './validation.js';
+import type { LifecycleHooks } from './engine/hooks.js';
 
 /** Retry policy for failing tool calls: exponential backoff with jitter and a cap. */
 export interface RetryPolicy {
@@ -69,8 +70,33 @@ export interface AgentPGConfig<TTx = unknown> {
   toolPollIntervalMs?: number;
   /** How long a claim lasts without renewal; owners renew at a third of it. Default 60 s. */
   leaseMs?: number;
-  /** Instance heartbeat period. Default 15 s. */
+  /**
+   * Instance heartbeat period. A client whose instance row disappeared (removed as dead while it was paused, or lost
+   * with the unlogged tables after a database crash) notices at its next heartbeat and registers again. Default 15 s.
+   */
   heartbeatIntervalMs?: number;
+  /**
+   * An instance without a heartbeat for this long is dead: the leader deletes it. Its claims have expired by then
+   * and go back to the queue (never failing a run). Must be at least twice `heartbeatIntervalMs`. Default 2 minutes.
+   */
+  instanceTtlMs?: number;
+  /**
+   * Length of the leader's lease (renewed every third of it). One instance at a time is leader and runs the
+   * maintenance (rescue of expired claims, dead-instance cleanup, unclaimable tools); every new term gets a
+   * larger fencing token, and the leader's writes check it. Default 30 s.
+   */
+  leaderTtlMs?: number;
+  /**
+   * How long `stop()` lets in-flight tool calls and model calls finish before handing the rest back to the queue
+   * (tool calls without using an attempt). Overridable per call: `stop({ timeoutMs })`. Default 25 s (fits the 30 s
+   * grace period of a Kubernetes pod).
+   */
+  shutdownTimeoutMs?: number;
+  /**
+   * A tool call that no live instance can run (no running client registered its tool) waits this long, visible as
+   * `run.blocked`, then its run fails with error type `tool_unavailable` naming the tool. Default 5 minutes.
+   */
+  unclaimedToolTimeoutMs?: number;
   /** `max_tokens` for agents without their own. Default 4096. */
   defaultMaxTokens?: number;
   /** Model calls per run before it fails as a runaway loop. Default 50. */
@@ -80,6 +106,12 @@ export interface AgentPGConfig<TTx = unknown> {
    * is told it was cut off), `fail` fails the run with a clear error. Default `continue`.
    */
   maxTokensBehavior?: 'continue' | 'fail';
+  /** Levels of agent-to-agent delegation allowed below a root run. Default 5. */
+  maxDelegationDepth?: number;
+  /** Publish streamed text deltas for `events()` followers in other processes. Default true. */
+  publishTextDeltas?: boolean;
+  /** Lifecycle hooks, called on the instance where each transition happens; they never break the engine. */
+  hooks?: LifecycleHooks;
 }
 
 /** The config with every default applied. */
@@ -103,12 +135,20 @@ export interface ResolvedConfig {
   toolPollIntervalMs: number;
   leaseMs: number;
   heartbeatIntervalMs: number;
+  instanceTtlMs: number;
+  leaderTtlMs: number;
+  shutdownTimeoutMs: number;
+  unclaimedToolTimeoutMs: number;
   defaultMaxTokens: number;
   defaultMaxIterations: number;
   maxTokensBehavior: 'continue' | 'fail';
+  maxDelegationDepth: number;
+  publishTextDeltas: boolean;
+  hooks: LifecycleHooks;
 }
 
 const positiveInt = z.number().int().positive();
+const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: 'must be a function' });
 const ms = z.number().int().min(1).max(7 * 24 * 3600 * 1000);
 
 const driverShape = z.custom<Driver<unknown>>(
@@ -161,9 +201,24 @@ const schema = z.strictObject({
   toolPollIntervalMs: ms.optional(),
   leaseMs: z.number().int().min(100).optional(),
   heartbeatIntervalMs: ms.optional(),
+  instanceTtlMs: ms.optional(),
+  leaderTtlMs: z.number().int().min(100).max(24 * 3600 * 1000).optional(),
+  shutdownTimeoutMs: z.number().int().min(0).max(24 * 3600 * 1000).optional(),
+  unclaimedToolTimeoutMs: ms.optional(),
   defaultMaxTokens: positiveInt.optional(),
   defaultMaxIterations: positiveInt.max(10_000).optional(),
   maxTokensBehavior: z.enum(['continue', 'fail']).optional(),
+  maxDelegationDepth: z.number().int().min(1).max(100).optional(),
+  publishTextDeltas: z.boolean().optional(),
+  hooks: z
+    .strictObject({
+      onRunStateChange: fn.optional(),
+      onIterationStart: fn.optional(),
+      onIterationEnd: fn.optional(),
+      onToolStart: fn.optional(),
+      onToolEnd: fn.optional(),
+    })
+    .optional(),
 });
 
 /** Validates user config and applies defaults. Throws {@link ConfigError} listing every problem. */
@@ -184,6 +239,13 @@ export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = process.e
     throw new ConfigError(`invalid AgentPG config: toolRetry.maxDelayMs (${toolRetry.maxDelayMs}) is below initialDelayMs (${toolRetry.initialDelayMs})`);
   }
   const leaseMs = c.leaseMs ?? 60_000;
+  const heartbeatIntervalMs = c.heartbeatIntervalMs ?? 15_000;
+  const instanceTtlMs = c.instanceTtlMs ?? Math.max(120_000, 2 * heartbeatIntervalMs);
+  if (instanceTtlMs < 2 * heartbeatIntervalMs) {
+    throw new ConfigError(
+      `invalid AgentPG config: instanceTtlMs (${instanceTtlMs}) must be at least twice heartbeatIntervalMs (${heartbeatIntervalMs}), or live instances would be removed as dead`,
+    );
+  }
   return {
     driver: c.driver,
     schema: c.schema ?? 'agentpg',
@@ -209,9 +271,16 @@ export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = process.e
     runPollIntervalMs: c.runPollIntervalMs ?? 1000,
     toolPollIntervalMs: c.toolPollIntervalMs ?? 1000,
     leaseMs,
-    heartbeatIntervalMs: c.heartbeatIntervalMs ?? 15_000,
+    heartbeatIntervalMs,
+    instanceTtlMs,
+    leaderTtlMs: c.leaderTtlMs ?? 30_000,
+    shutdownTimeoutMs: c.shutdownTimeoutMs ?? 25_000,
+    unclaimedToolTimeoutMs: c.unclaimedToolTimeoutMs ?? 300_000,
     defaultMaxTokens: c.defaultMaxTokens ?? 4096,
     defaultMaxIterations: c.defaultMaxIterations ?? 50,
     maxTokensBehavior: c.maxTokensBehavior ?? 'continue',
+    maxDelegationDepth: c.maxDelegationDepth ?? 5,
+    publishTextDeltas: c.publishTextDeltas ?? true,
+    hooks: (c.hooks ?? {}) as LifecycleHooks,
   };
 }

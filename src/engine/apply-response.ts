@@ -1,6 +1,6 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { Queryable } from '../db/driver.js';
-import type { ContentBlockParam, IterationState, Usage } from '../types.js';
+import type { ContentBlockParam, IterationState, RunState, Usage } from '../types.js';
 import type { Tables } from '../store/tables.js';
 import {
   completeRun,
@@ -81,7 +81,11 @@ export function usageOf(u: Anthropic.Usage | undefined | null): Usage {
 
 export interface ApplyResult {
   runId: string;
+  /** The iteration's number in its run. */
+  iteration: number;
   outcome: Outcome['kind'];
+  /** The run's state once the response is applied. */
+  runState: RunState;
   /** Tool executions waiting for a runner after this response. */
   pendingTools: number;
 }
@@ -117,20 +121,27 @@ export async function applyResponse(
     toolUseCount,
   });
   if (!rec) return null;
-  const result = (pendingTools = 0): ApplyResult => ({ runId: rec.runId, outcome: outcome.kind, pendingTools });
+  const result = (runState: RunState, pendingTools = 0): ApplyResult => ({
+    runId: rec.runId,
+    iteration: rec.iterationNumber,
+    outcome: outcome.kind,
+    runState,
+    pendingTools,
+  });
   switch (outcome.kind) {
     case 'complete':
       await completeRun(tx, t, rec.runId, a.message.stop_reason);
-      return result();
+      return result('completed');
     case 'fail':
       await failRun(tx, t, rec.runId, outcome.errorType, outcome.message, a.message.stop_reason);
-      return result();
+      return result('failed');
     case 'continue': {
       const next = await continueRun(tx, t, rec.runId, 'continuation');
       if (next === 'max_iterations') {
         await failRun(tx, t, rec.runId, 'max_iterations', `the run used all ${rec.maxIterations} model calls (maxIterations) and the model still wanted to continue`);
+        return result('failed');
       }
-      return result();
+      return result('pending');
     }
     case 'tools':
     case 'skip_tools': {
@@ -153,9 +164,10 @@ export async function applyResponse(
       });
       if (pending === 0) {
         await lockRun(tx, t, rec.runId);
-        await continueAfterTools(tx, t, rec.runId, a.iterationId);
+        const next = await continueAfterTools(tx, t, rec.runId, a.iterationId);
+        return result(next === 'continued' ? 'pending' : 'failed');
       }
-      return result(pending);
+      return result('pending_tools', pending);
     }
   }
 }

@@ -7,6 +7,7 @@ import { failIteration, requeueIterations } from '../store/iterations.js';
 import { num } from '../store/convert.js';
 import { applyResponse } from './apply-response.js';
 import { apiErrorMessage } from './batch-submitter.js';
+import type { Hooks } from './hooks.js';
 import { Loop } from './loop.js';
 
 const CHUNK = 200;
@@ -23,6 +24,7 @@ export class BatchPoller {
     private readonly t: Tables,
     private readonly config: ResolvedConfig,
     private readonly anthropic: () => Anthropic,
+    private readonly hooks: Hooks,
   ) {
     this.loop = new Loop('batch poller', () => this.tick(), config.batch.pollIntervalMs, config.logger);
   }
@@ -96,7 +98,7 @@ export class BatchPoller {
     const r = line.result;
     const iterationId = line.custom_id;
     if (r.type === 'succeeded') {
-      await applyResponse(tx, this.t, {
+      const applied = await applyResponse(tx, this.t, {
         iterationId,
         fromStates: ['in_batch'],
         batchId: b.id,
@@ -105,6 +107,10 @@ export class BatchPoller {
         policy: { maxTokensBehavior: this.config.maxTokensBehavior },
         defaultToolAttempts: this.config.toolRetry.maxAttempts,
       });
+      if (applied) {
+        this.hooks.emit('onIterationEnd', { runId: applied.runId, iterationId, index: applied.iteration, stopReason: r.message.stop_reason, outcome: applied.outcome });
+        this.hooks.emit('onRunStateChange', { runId: applied.runId, state: applied.runState });
+      }
       return;
     }
     if (r.type === 'errored' && r.error.error.type === 'invalid_request_error') {

@@ -6,6 +6,7 @@ import { abandonBatch, claimBatchIterations, markBatchSubmitted, rescueExpiredSu
 import { loadRequestContexts } from '../store/context.js';
 import { failIteration, requeueIterations } from '../store/iterations.js';
 import { buildRequest } from '../claude/request.js';
+import type { Hooks } from './hooks.js';
 import { Loop } from './loop.js';
 
 /** The API accepts 256 MB per batch; stay clear of it with room for the envelope. */
@@ -23,6 +24,7 @@ export class BatchSubmitter {
     private readonly t: Tables,
     private readonly config: ResolvedConfig,
     private readonly anthropic: () => Anthropic,
+    private readonly hooks: Hooks,
   ) {
     this.loop = new Loop('batch submitter', () => this.tick(), config.runPollIntervalMs, config.logger);
   }
@@ -118,6 +120,11 @@ export class BatchSubmitter {
       return;
     }
     log.debug('batch submitted', { batchId, anthropicBatchId: created.id, requests: requests.length });
+    for (const ctx of contexts) {
+      if (!requests.some((r) => r.custom_id === ctx.iterationId)) continue;
+      this.hooks.emit('onIterationStart', { runId: ctx.runId, iterationId: ctx.iterationId, index: ctx.iterationNumber, mode: 'batch' });
+      this.hooks.emit('onRunStateChange', { runId: ctx.runId, state: 'batch_pending' });
+    }
   }
 
   /** Transient failures requeue with backoff; an iteration past `maxRequeues` fails its run with the cause. */

@@ -12,7 +12,9 @@ import {
   type ExecutionFinish,
 } from '../store/tool-executions.js';
 import { continueAfterTools, lockRun } from '../store/transitions.js';
+import { transactionWithRetry } from '../db/retry.js';
 import { retryDelayMs } from './backoff.js';
+import type { Hooks } from './hooks.js';
 import { Loop } from './loop.js';
 
 class ToolTimeoutError extends Error {}
@@ -26,7 +28,7 @@ class HandBack extends Error {}
 export class ToolRunner {
   readonly loop: Loop;
   private inFlight = 0;
-  private readonly controllers = new Set<AbortController>();
+  private readonly controllers = new Map<AbortController, string>();
   private readonly running = new Set<Promise<void>>();
   private readonly names: string[];
 
@@ -35,6 +37,7 @@ export class ToolRunner {
     private readonly t: Tables,
     private readonly config: ResolvedConfig,
     private readonly tools: ReadonlyMap<string, Tool<unknown>>,
+    private readonly hooks: Hooks,
   ) {
     this.names = [...tools.keys()];
     this.loop = new Loop('tool runner', () => this.tick(), config.toolPollIntervalMs, config.logger);
@@ -75,8 +78,18 @@ export class ToolRunner {
   private async execute(exec: ClaimedExecution): Promise<void> {
     const tool = this.tools.get(exec.toolName)!;
     const maxAttempts = tool.maxAttempts ?? exec.maxAttempts ?? this.config.toolRetry.maxAttempts;
+    const started = Date.now();
+    const base = { runId: exec.runId, executionId: exec.id, toolName: exec.toolName, toolUseId: exec.toolUseId, attempt: exec.attempt };
+    this.hooks.emit('onToolStart', { ...base, input: exec.input });
     const finish = await this.invoke(tool, exec, maxAttempts);
-    await this.driver.transaction(async (tx) => {
+    this.hooks.emit('onToolEnd', {
+      ...base,
+      state: finish.kind === 'retry' ? 'retrying' : finish.kind === 'snooze' ? 'snoozed' : finish.kind === 'handback' ? 'handed_back' : finish.kind,
+      isError: finish.kind !== 'completed',
+      output: finish.kind === 'completed' ? finish.output : 'output' in finish ? finish.output : null,
+      durationMs: Date.now() - started,
+    });
+    await transactionWithRetry(this.driver, async (tx) => {
       // Every completion of a run takes its lock first: they serialise, and exactly one sees all done.
       await lockRun(tx, this.t, exec.runId);
       const done = await finishToolExecution(tx, this.t, exec.id, this.config.instanceId, finish);
@@ -96,7 +109,7 @@ export class ToolRunner {
       return { kind: 'failed', output: msg, error: `invalid input: ${detail}` };
     }
     const controller = new AbortController();
-    this.controllers.add(controller);
+    this.controllers.set(controller, exec.runId);
     const timeoutMs = tool.timeoutMs ?? this.config.toolTimeoutMs;
     // A tool that ignores its signal is not waited for: the abort settles the call either way.
     const aborted = new Promise<never>((_, reject) => {
@@ -142,12 +155,17 @@ export class ToolRunner {
     return { kind: 'failed', output: `Error: ${message}${tries}`, error: message };
   }
 
+  /** Aborts the running calls of a cancelled run: their signal fires; their rows already refuse any result. */
+  abortRun(runId: string): void {
+    for (const [c, id] of this.controllers) if (id === runId) c.abort(new HandBack('the run was cancelled'));
+  }
+
   /** Aborts running tools (their results are still recorded if they settle) and waits for them up to `deadlineMs`. */
   async drain(deadlineMs: number): Promise<void> {
     const all = Promise.allSettled([...this.running]);
     const deadline = new Promise((r) => setTimeout(r, deadlineMs).unref());
     await Promise.race([all, deadline]);
-    for (const c of this.controllers) c.abort(new HandBack('agentpg client is stopping'));
+    for (const c of this.controllers.keys()) c.abort(new HandBack('agentpg client is stopping'));
     await Promise.allSettled([...this.running]);
   }
 }

@@ -54,8 +54,8 @@ interface CtxRow {
  * agents; every history message with its blocks; tool definitions; delegate agents), whatever their count.
  *
  * A root run's history is the session's messages that belong to root runs completed before this run was
- * created (and messages outside any run), followed by its own messages. Runs still in flight, failed or
- * cancelled are left out, so concurrent runs in one session never interleave and a failed run never
+ * created (and messages outside any run), followed by its own messages. Runs still in flight, failed,
+ * cancelled or superseded by a regeneration are left out, so concurrent runs in one session never interleave and a failed run never
  * poisons the session. A child run sees only its own messages.
  */
 export async function loadRequestContexts(db: Queryable, t: Tables, iterationIds: readonly string[]): Promise<RequestContext[]> {
@@ -79,7 +79,7 @@ export async function loadRequestContexts(db: Queryable, t: Tables, iterationIds
      WHERE x.id = ANY($1::uuid[])
        AND (m.run_id = x.id
             OR (x.depth = 0 AND (m.run_id IS NULL
-                 OR (o.depth = 0 AND o.state = 'completed' AND o.finalized_at < x.created_at))))
+                 OR (o.depth = 0 AND o.state = 'completed' AND o.superseded_by_run_id IS NULL AND o.finalized_at < x.created_at))))
      ORDER BY x.id, (m.run_id IS NOT DISTINCT FROM x.id), m.seq`,
     [runIds],
   );

@@ -86,9 +86,9 @@ export async function failIteration(
      ), r AS (
        UPDATE ${t.runs} SET state = 'failed', error_type = $2, error_message = $3, finalized_at = now(), updated_at = now()
        FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.finalized_at IS NULL
-       RETURNING ${t.runs}.id
+       RETURNING ${t.runs}.id, ${t.runs}.parent_tool_execution_id
      )
-     SELECT id, pg_notify($5, id || ':failed') FROM r`,
+     SELECT id, pg_notify($5, id || ':failed' || CASE WHEN parent_tool_execution_id IS NULL THEN '' ELSE ':child' END) FROM r`,
     [a.iterationId, a.errorType, a.message, a.fromStates, channel(t.schema, 'run')],
   );
   return rows.length > 0;
@@ -101,7 +101,15 @@ export async function failIteration(
 export async function requeueIterations(
   db: Queryable,
   t: Tables,
-  a: { iterationIds: string[]; fromStates: IterationState[]; batchId: string | null; delayMs: number; countAttempt: boolean; reason: string },
+  a: {
+    iterationIds: string[];
+    fromStates: IterationState[];
+    batchId: string | null;
+    delayMs: number;
+    countAttempt: boolean;
+    reason: string;
+    leaseOwner?: string | null;
+  },
 ): Promise<number> {
   if (a.iterationIds.length === 0) return 0;
   const { rows } = await db.query<{ n: unknown }>(
@@ -110,6 +118,7 @@ export async function requeueIterations(
          attempt = attempt + CASE WHEN $4 THEN 1 ELSE 0 END,
          scheduled_at = now() + $5 * interval '1 millisecond', error_message = $6
        WHERE id = ANY($1::uuid[]) AND state = ANY($2::text[]) AND ($3::uuid IS NULL OR batch_id = $3)
+         AND ($8::text IS NULL OR lease_owner = $8)
        RETURNING run_id, mode
      ), r AS (
        UPDATE ${t.runs} SET state = 'pending', updated_at = now()
@@ -117,7 +126,51 @@ export async function requeueIterations(
        RETURNING it.mode
      )
      SELECT count(*) AS n, (SELECT pg_notify($7, mode) FROM r LIMIT 1) AS notified FROM r`,
-    [a.iterationIds, a.fromStates, a.batchId, a.countAttempt, a.delayMs, a.reason, channel(t.schema, 'iteration')],
+    [a.iterationIds, a.fromStates, a.batchId, a.countAttempt, a.delayMs, a.reason, channel(t.schema, 'iteration'), a.leaseOwner ?? null],
   );
   return num(rows[0]?.n);
+}
+
+export interface ClaimedStream {
+  iterationId: string;
+  runId: string;
+  attempt: number;
+}
+
+/** Leases pending streaming-mode iterations (fast mode) for this instance; their runs move to `streaming`. */
+export async function claimStreamingIterations(
+  db: Queryable,
+  t: Tables,
+  a: { instanceId: string; limit: number; leaseMs: number },
+): Promise<ClaimedStream[]> {
+  if (a.limit <= 0) return [];
+  const { rows } = await db.query<{ id: string; run_id: string; attempt: unknown }>(
+    `WITH pick AS (
+       SELECT id FROM ${t.iterations}
+       WHERE state = 'pending' AND mode = 'streaming' AND scheduled_at <= now()
+       ORDER BY scheduled_at LIMIT $2 FOR UPDATE SKIP LOCKED
+     ), it AS (
+       UPDATE ${t.iterations} i SET state = 'streaming', lease_owner = $1, lease_expires_at = now() + $3 * interval '1 millisecond',
+         started_at = coalesce(i.started_at, now())
+       FROM pick WHERE i.id = pick.id
+       RETURNING i.id, i.run_id, i.attempt
+     ), r AS (
+       UPDATE ${t.runs} SET state = 'streaming', started_at = coalesce(started_at, now()), updated_at = now()
+       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.state = 'pending'
+       RETURNING ${t.runs}.id
+     )
+     SELECT it.id, it.run_id, it.attempt, (SELECT count(pg_notify($4, json_build_object('r', id)::text)) FROM r) AS woken FROM it`,
+    [a.instanceId, a.limit, a.leaseMs, channel(t.schema, 'event')],
+  );
+  return rows.map((r) => ({ iterationId: r.id, runId: r.run_id, attempt: num(r.attempt) }));
+}
+
+/** Milliseconds until the next scheduled pending iteration of `mode` is due (null when none). */
+export async function nextIterationDueInMs(db: Queryable, t: Tables, mode: RunMode): Promise<number | null> {
+  const { rows } = await db.query<{ ms: unknown }>(
+    `SELECT extract(epoch FROM (min(scheduled_at) - now())) * 1000 AS ms FROM ${t.iterations} WHERE state = 'pending' AND mode = $1`,
+    [mode],
+  );
+  const ms = rows[0]?.ms;
+  return ms === null || ms === undefined ? null : Math.max(0, num(ms));
 }

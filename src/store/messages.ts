@@ -120,22 +120,26 @@ export const MESSAGE_SELECT = (t: Tables) => `m.id, m.session_id, m.run_id, m.ro
   m.metadata, m.created_at,
   coalesce((SELECT jsonb_agg(cb.raw ORDER BY cb.block_index) FROM ${t.content_blocks} cb WHERE cb.message_id = m.id), '[]'::jsonb) AS content`;
 
-/** The latest `limit` messages of a session (optionally older than `before`), oldest first. */
+/**
+ * The latest `limit` messages of a session's live history (optionally older than `before`), oldest first.
+ * Messages of runs superseded by a regeneration are left out unless `includeSuperseded`.
+ */
 export async function listSessionMessages(
   db: Queryable,
   t: Tables,
   sessionId: string,
-  opts: { limit: number | null; before: string | null },
+  opts: { limit: number | null; before: string | null; includeSuperseded?: boolean },
 ): Promise<Message[]> {
   const { rows } = await db.query<MessageRow>(
     `SELECT ${MESSAGE_SELECT(t)} FROM (
        SELECT * FROM ${t.messages}
        WHERE session_id = $1
          AND ($2::uuid IS NULL OR seq < (SELECT seq FROM ${t.messages} WHERE id = $2 AND session_id = $1))
+         AND ($4 OR run_id IS NULL OR NOT EXISTS (SELECT 1 FROM ${t.runs} o WHERE o.id = run_id AND o.superseded_by_run_id IS NOT NULL))
        ORDER BY seq DESC
        LIMIT $3
      ) m ORDER BY m.seq`,
-    [sessionId, opts.before, opts.limit],
+    [sessionId, opts.before, opts.limit, opts.includeSuperseded ?? false],
   );
   return rows.map(toMessage);
 }

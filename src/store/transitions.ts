@@ -121,9 +121,9 @@ export async function completeRun(db: Queryable, t: Tables, runId: string, stopR
      ), r AS (
        UPDATE ${t.runs} SET state = 'completed', response_text = txt.text, stop_reason = $2, finalized_at = now(), updated_at = now()
        FROM txt WHERE id = $1 AND finalized_at IS NULL
-       RETURNING id
+       RETURNING id, parent_tool_execution_id
      )
-     SELECT id, pg_notify($3, id || ':completed') FROM r`,
+     SELECT id, pg_notify($3, id || ':completed' || CASE WHEN parent_tool_execution_id IS NULL THEN '' ELSE ':child' END) FROM r`,
     [runId, stopReason, channel(t.schema, 'run')],
   );
   return rows.length > 0;
@@ -135,7 +135,7 @@ export async function failRun(db: Queryable, t: Tables, runId: string, errorType
        UPDATE ${t.runs} SET state = 'failed', error_type = $2, error_message = $3, stop_reason = coalesce($4, stop_reason),
          finalized_at = now(), updated_at = now()
        WHERE id = $1 AND finalized_at IS NULL
-       RETURNING id
+       RETURNING id, parent_tool_execution_id
      ), i AS (
        UPDATE ${t.iterations} SET state = 'failed', completed_at = now(), error_type = $2, error_message = $3,
          lease_owner = NULL, lease_expires_at = NULL
@@ -145,7 +145,7 @@ export async function failRun(db: Queryable, t: Tables, runId: string, errorType
          output = to_jsonb('not run: the run failed ('::text || $2 || ')'), lease_owner = NULL, lease_expires_at = NULL
        FROM r WHERE ${t.tool_executions}.run_id = r.id AND ${t.tool_executions}.completed_at IS NULL
      )
-     SELECT id, pg_notify($5, id || ':failed') FROM r`,
+     SELECT id, pg_notify($5, id || ':failed' || CASE WHEN parent_tool_execution_id IS NULL THEN '' ELSE ':child' END) FROM r`,
     [runId, errorType, message, stopReason, channel(t.schema, 'run')],
   );
   return rows.length > 0;
@@ -239,6 +239,19 @@ export async function createToolExecutions(
   return num(rows[0]?.pending);
 }
 
+/**
+ * SELECT yielding `content`: the tool_result blocks of an iteration's executions in the model's order
+ * (the user message that answers its tool_use blocks).
+ */
+export const TOOL_RESULT_BLOCKS = (t: Tables, iterationSql: string) => `
+  SELECT jsonb_agg(jsonb_build_object(
+           'type', 'tool_result', 'tool_use_id', tool_use_id,
+           'content', CASE WHEN jsonb_typeof(output) IN ('string', 'array') AND output NOT IN ('""'::jsonb, '[]'::jsonb) THEN output
+                           WHEN is_error THEN to_jsonb(coalesce(error_message, 'Error'))
+                           ELSE to_jsonb('(no output)'::text) END,
+           'is_error', is_error) ORDER BY block_index) AS content
+  FROM ${t.tool_executions} WHERE iteration_id = ${iterationSql}`;
+
 /** Takes the run's row lock, so that tool completions of one run serialise and exactly one continues it. */
 export async function lockRun(db: Queryable, t: Tables, runId: string): Promise<void> {
   await db.query(`SELECT 1 FROM ${t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
@@ -264,15 +277,7 @@ export async function continueAfterTools(
      ), ok AS (
        SELECT r.* FROM r
        WHERE NOT EXISTS (SELECT 1 FROM ${t.tool_executions} WHERE iteration_id = $2 AND state IN ('pending', 'running'))
-     ), blocks AS (
-       SELECT jsonb_agg(jsonb_build_object(
-                'type', 'tool_result', 'tool_use_id', tool_use_id,
-                'content', CASE WHEN jsonb_typeof(output) IN ('string', 'array') AND output NOT IN ('""'::jsonb, '[]'::jsonb) THEN output
-                                WHEN is_error THEN to_jsonb(coalesce(error_message, 'Error'))
-                                ELSE to_jsonb('(no output)'::text) END,
-                'is_error', is_error) ORDER BY block_index) AS content
-       FROM ${t.tool_executions} WHERE iteration_id = $2
-     ),
+     ), blocks AS (${TOOL_RESULT_BLOCKS(t, '$2::uuid')}),
      ${insertMessageCte(t, {
        gate: 'ok',
        session: 'ok.session_id',
@@ -298,10 +303,10 @@ export async function continueAfterTools(
          updated_at = now()
        FROM ok LEFT JOIN ni ON true
        WHERE ${t.runs}.id = ok.id
-       RETURNING ${t.runs}.id, ${t.runs}.state, ni.mode
+       RETURNING ${t.runs}.id, ${t.runs}.state, ni.mode, ${t.runs}.parent_tool_execution_id
      )
      SELECT CASE WHEN u.state = 'pending' THEN 'continued' ELSE 'max_iterations' END AS outcome,
-            CASE WHEN u.state = 'pending' THEN pg_notify($4, u.mode) ELSE pg_notify($5, u.id || ':failed') END
+            CASE WHEN u.state = 'pending' THEN pg_notify($4, u.mode) ELSE pg_notify($5, u.id || ':failed' || CASE WHEN u.parent_tool_execution_id IS NULL THEN '' ELSE ':child' END) END
      FROM u
      UNION ALL
      SELECT 'waiting', NULL FROM r WHERE NOT EXISTS (SELECT 1 FROM ok)`,

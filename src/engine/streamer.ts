@@ -1,0 +1,161 @@
+import Anthropic from '@anthropic-ai/sdk';
+import type { Driver } from '../db/driver.js';
+import type { ResolvedConfig } from '../config.js';
+import type { Tables } from '../store/tables.js';
+import { claimStreamingIterations, failIteration, nextIterationDueInMs, requeueIterations, type ClaimedStream } from '../store/iterations.js';
+import { loadRequestContexts } from '../store/context.js';
+import { buildRequest } from '../claude/request.js';
+import { transactionWithRetry } from '../db/retry.js';
+import { applyResponse } from './apply-response.js';
+import { apiErrorMessage } from './batch-submitter.js';
+import type { DeltaPublisher } from './events.js';
+import type { Hooks } from './hooks.js';
+import { Loop } from './loop.js';
+
+/**
+ * Fast mode: claims pending streaming iterations and runs each through the streaming Messages API, up to
+ * `maxConcurrentStreamingRuns` at once (a slow stream never blocks the others). Text deltas are published
+ * for live followers; the final message is applied exactly like a batch result.
+ */
+export class Streamer {
+  readonly loop: Loop;
+  private inFlight = 0;
+  private readonly active = new Map<string, { runId: string; controller: AbortController; done: Promise<void> }>();
+
+  constructor(
+    private readonly driver: Driver,
+    private readonly t: Tables,
+    private readonly config: ResolvedConfig,
+    private readonly anthropic: () => Anthropic,
+    private readonly deltas: DeltaPublisher,
+    private readonly hooks: Hooks,
+  ) {
+    this.loop = new Loop('streamer', () => this.tick(), config.runPollIntervalMs, config.logger);
+  }
+
+  private async tick(): Promise<number | null> {
+    const free = this.config.maxConcurrentStreamingRuns - this.inFlight;
+    if (free <= 0) return null;
+    const claimed = await claimStreamingIterations(this.driver, this.t, { instanceId: this.config.instanceId, limit: free, leaseMs: this.config.leaseMs });
+    for (const c of claimed) this.launch(c);
+    if (claimed.length === free) return 0;
+    return nextIterationDueInMs(this.driver, this.t, 'streaming');
+  }
+
+  private launch(c: ClaimedStream): void {
+    this.inFlight++;
+    const controller = new AbortController();
+    const done = this.stream(c, controller)
+      .catch((err) => this.config.logger.error('streamer: unexpected failure', { iterationId: c.iterationId, error: String(err) }))
+      .finally(() => {
+        this.inFlight--;
+        this.active.delete(c.iterationId);
+        this.loop.wake();
+      });
+    this.active.set(c.iterationId, { runId: c.runId, controller, done });
+  }
+
+  /** Aborts in-flight streams of a run (it was cancelled); their results could not be applied anyway. */
+  abortRun(runId: string): void {
+    for (const a of this.active.values()) if (a.runId === runId) a.controller.abort(new Error('run cancelled'));
+  }
+
+  private async stream(c: ClaimedStream, controller: AbortController): Promise<void> {
+    const owner = this.config.instanceId;
+    const [ctx] = await loadRequestContexts(this.driver, this.t, [c.iterationId]);
+    if (!ctx) return;
+    const built = buildRequest(ctx, { maxTokens: this.config.defaultMaxTokens });
+    if (!built.ok) {
+      await failIteration(this.driver, this.t, { iterationId: c.iterationId, fromStates: ['streaming'], errorType: built.errorType, message: built.message });
+      return;
+    }
+    this.hooks.emit('onIterationStart', { runId: c.runId, iterationId: c.iterationId, index: ctx.iterationNumber, mode: 'streaming' });
+    let message: Anthropic.Message;
+    try {
+      const stream = this.anthropic().messages.stream(built.params, { signal: controller.signal });
+      stream.on('text', (delta) => this.deltas.push(c.runId, ctx.iterationNumber, delta));
+      message = await stream.finalMessage();
+    } catch (err) {
+      this.deltas.flush(c.runId);
+      if (controller.signal.aborted) return; // cancelled: the cancel already moved every row
+      await this.onError(c, err);
+      return;
+    }
+    this.deltas.flush(c.runId);
+    const applied = await transactionWithRetry(this.driver, (tx) =>
+      applyResponse(tx, this.t, {
+        iterationId: c.iterationId,
+        fromStates: ['streaming'],
+        batchId: null,
+        leaseOwner: owner,
+        message,
+        policy: { maxTokensBehavior: this.config.maxTokensBehavior },
+        defaultToolAttempts: this.config.toolRetry.maxAttempts,
+      }),
+    );
+    if (applied) {
+      this.hooks.emit('onIterationEnd', {
+        runId: c.runId,
+        iterationId: c.iterationId,
+        index: ctx.iterationNumber,
+        stopReason: message.stop_reason,
+        outcome: applied.outcome,
+      });
+      this.hooks.emit('onRunStateChange', { runId: c.runId, state: applied.runState });
+    }
+  }
+
+  private async onError(c: ClaimedStream, err: unknown): Promise<void> {
+    const message = apiErrorMessage(err);
+    const status = err instanceof Anthropic.APIError ? err.status : undefined;
+    const permanent = status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 409 && status !== 429;
+    if (permanent) {
+      await failIteration(this.driver, this.t, {
+        iterationId: c.iterationId,
+        fromStates: ['streaming'],
+        errorType: status === 400 || status === 413 ? 'invalid_request' : 'api_error',
+        message: `Claude rejected the request: ${message}`,
+      });
+      return;
+    }
+    if (c.attempt < this.config.batch.maxRequeues) {
+      this.config.logger.warn('streamer: model call failed; retrying', { iterationId: c.iterationId, error: message });
+      await requeueIterations(this.driver, this.t, {
+        iterationIds: [c.iterationId],
+        fromStates: ['streaming'],
+        batchId: null,
+        delayMs: this.config.batch.requeueDelayMs * 2 ** c.attempt,
+        countAttempt: true,
+        reason: message,
+        leaseOwner: this.config.instanceId,
+      });
+      return;
+    }
+    await failIteration(this.driver, this.t, {
+      iterationId: c.iterationId,
+      fromStates: ['streaming'],
+      errorType: 'api_error',
+      message: `gave up after ${c.attempt + 1} attempts: ${message}`,
+    });
+  }
+
+  /** Waits for in-flight streams up to `deadlineMs`, then aborts the rest and hands their iterations back. */
+  async drain(deadlineMs: number): Promise<void> {
+    const all = Promise.allSettled([...this.active.values()].map((a) => a.done));
+    await Promise.race([all, new Promise((r) => setTimeout(r, deadlineMs).unref())]);
+    const rest = [...this.active.entries()];
+    for (const [, a] of rest) a.controller.abort(new Error('agentpg client is stopping'));
+    await Promise.allSettled(rest.map(([, a]) => a.done));
+    if (rest.length > 0) {
+      await requeueIterations(this.driver, this.t, {
+        iterationIds: rest.map(([id]) => id),
+        fromStates: ['streaming'],
+        batchId: null,
+        delayMs: 0,
+        countAttempt: false,
+        reason: 'handed back: the instance stopped',
+        leaseOwner: this.config.instanceId,
+      });
+    }
+  }
+}
