@@ -1,6 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { consoleLogger } from '../../logger.js';
-import { startEmulator } from '../../emulator/index.js';
 
 function nonNegativeInt(name: string) {
   return (value: string): number => {
@@ -20,6 +19,7 @@ export function register(program: Command): void {
     .option('--batch-latency-ms <ms>', 'how long a batch stays in_progress before it ends (default 50)', nonNegativeInt('--batch-latency-ms'))
     .option('--api-key <key>', 'accept only this API key (default: any non-empty key)')
     .action(async (opts: { port: number; host: string; batchLatencyMs?: number; apiKey?: string }) => {
+      const { startEmulator } = await import('../../emulator/index.js');
       const emulator = await startEmulator({
         port: opts.port,
         host: opts.host,
