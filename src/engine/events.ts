@@ -159,39 +159,41 @@ export class EventDiffer {
       }
       const mine = this.deltas.filter((d) => d.iteration === it.n);
       this.deltas = this.deltas.filter((d) => d.iteration !== it.n);
-      if (this.ended.has(it.n)) continue;
-      for (const d of mine) out.push({ type: 'text_delta', runId, iteration: d.iteration, text: d.text });
-      if (!['completed', 'failed', 'cancelled'].includes(it.state)) continue;
-      this.ended.add(it.n);
-      out.push({ type: 'iteration_end', runId, iteration: it.n, stopReason: it.stop, text: it.text ?? '' });
-    }
-    for (const te of s.tools) {
-      const n = s.iterations.find((i) => i.id === te.iter)?.n;
-      if (n === undefined || !this.ended.has(n)) continue;
-      const terminal = !['pending', 'running'].includes(te.state);
-      if ((te.state === 'running' || terminal) && !this.toolsStarted.has(te.id)) {
-        this.toolsStarted.add(te.id);
-        out.push({ type: 'tool_start', runId, executionId: te.id, toolUseId: te.use, name: te.name, input: te.input });
+      if (!this.ended.has(it.n)) {
+        for (const d of mine) out.push({ type: 'text_delta', runId, iteration: d.iteration, text: d.text });
+        if (!['completed', 'failed', 'cancelled'].includes(it.state)) continue;
+        this.ended.add(it.n);
+        out.push({ type: 'iteration_end', runId, iteration: it.n, stopReason: it.stop, text: it.text ?? '' });
       }
-      if (te.child && !this.children.has(te.child)) {
-        this.children.add(te.child);
-        out.push({ type: 'child_run', runId, childRunId: te.child, agentId: te.agent ?? '', toolUseId: te.use });
-      }
-      if (terminal && !this.toolsEnded.has(te.id)) {
-        this.toolsEnded.add(te.id);
-        out.push({
-          type: 'tool_end',
-          runId,
-          executionId: te.id,
-          toolUseId: te.use,
-          name: te.name,
-          state: te.state,
-          isError: te.err,
-          output: te.output,
-          durationMs: te.started && te.completed ? new Date(te.completed).getTime() - new Date(te.started).getTime() : null,
-        });
-      }
+      for (const te of s.tools) if (te.iter === it.id) this.toolEvents(te, out);
     }
     return out;
+  }
+
+  private toolEvents(te: Snapshot['tools'][number], out: RunEvent[]): void {
+    const runId = this.runId;
+    const terminal = !['pending', 'running'].includes(te.state);
+    if ((te.state === 'running' || terminal) && !this.toolsStarted.has(te.id)) {
+      this.toolsStarted.add(te.id);
+      out.push({ type: 'tool_start', runId, executionId: te.id, toolUseId: te.use, name: te.name, input: te.input });
+    }
+    if (te.child && !this.children.has(te.child)) {
+      this.children.add(te.child);
+      out.push({ type: 'child_run', runId, childRunId: te.child, agentId: te.agent ?? '', toolUseId: te.use });
+    }
+    if (terminal && !this.toolsEnded.has(te.id)) {
+      this.toolsEnded.add(te.id);
+      out.push({
+        type: 'tool_end',
+        runId,
+        executionId: te.id,
+        toolUseId: te.use,
+        name: te.name,
+        state: te.state,
+        isError: te.err,
+        output: te.output,
+        durationMs: te.started && te.completed ? new Date(te.completed).getTime() - new Date(te.started).getTime() : null,
+      });
+    }
   }
 }

@@ -67,7 +67,8 @@ async function writeCancelledToolResults(tx: Queryable, t: Tables, runId: string
     `WITH ok AS (
        SELECT r.id, r.session_id, r.current_iteration_id AS iteration_id FROM ${t.runs} r
        WHERE r.id = $1
-         AND NOT EXISTS (SELECT 1 FROM ${t.messages} m WHERE m.iteration_id = r.current_iteration_id AND m.role = 'user')
+         AND NOT EXISTS (SELECT 1 FROM ${t.messages} m JOIN ${t.content_blocks} cb ON cb.message_id = m.id
+                         WHERE m.iteration_id = r.current_iteration_id AND m.role = 'user' AND cb.type = 'tool_result')
          AND EXISTS (SELECT 1 FROM ${t.tool_executions} te WHERE te.iteration_id = r.current_iteration_id)
      ), blocks AS (${TOOL_RESULT_BLOCKS(t, '(SELECT iteration_id FROM ok)')}),
      ${insertMessageCte(t, {

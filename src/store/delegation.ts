@@ -96,7 +96,7 @@ export async function startDelegation(
   });
   // The call is held by its child run, not by a process: an infinite lease no rescuer ever takes.
   await tx.query(
-    `UPDATE ${t.tool_executions} SET state = 'running', child_run_id = $2, lease_owner = 'child:' || $2,
+    `UPDATE ${t.tool_executions} SET state = 'running', child_run_id = $2::uuid, lease_owner = 'child:' || $2::text,
        lease_expires_at = 'infinity', attempt = attempt + 1, started_at = coalesce(started_at, now())
      WHERE id = $1 AND state = 'pending'`,
     [a.executionId, childRunId],
