@@ -5,6 +5,9 @@ export type { Migration, MigrationStatus, MigrateOptions } from './db/migrate.js
 export type { Driver, Queryable, QueryResult, SqlParam, ListenConnection, ListenHandlers, Notification } from './db/driver.js';
 export { defineTool } from './tools/define.js';
 export type { Tool, ToolContext, ToolOutput, JsonSchema, ToolInputCheck } from './tools/define.js';
+export { cancelTool, discardTool, snoozeTool, ToolControlError, ToolCancelError, ToolDiscardError, ToolSnoozeError } from './tools/errors.js';
+export type { RunEvent } from './engine/events.js';
+export type { LifecycleHooks } from './engine/hooks.js';
 export {
   AgentPGError,
   ConfigError,
@@ -16,6 +19,9 @@ export {
   MigrationError,
   DriverError,
   ToolInputError,
+  RunFailedError,
+  RunCancelledError,
+  WaitTimeoutError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { Logger } from './logger.js';
