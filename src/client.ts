@@ -17,6 +17,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { Notifier } from './db/notifier.js';
 import { anthropicFor } from './claude/anthropic.js';
 import { Engine } from './engine/engine.js';
+import { Maintenance } from './maintenance/maintenance.js';
 import { RunWaiters } from './engine/waiters.js';
 import { channel } from './store/tables.js';
 import * as runs from './store/runs.js';
@@ -94,6 +95,7 @@ export class AgentPG<TTx = unknown> {
   private notifierStarting: Promise<Notifier> | null = null;
   private readonly waiters = new RunWaiters();
   private engine: Engine | null = null;
+  private maintenance: Maintenance | null = null;
 
   constructor(config: AgentPGConfig<TTx>) {
     this.config = resolveConfig(config);
@@ -118,6 +120,11 @@ export class AgentPG<TTx = unknown> {
     if (this.tools.has(tool.name)) throw new ConflictError(`a tool named "${tool.name}" is already registered on this client`, { tool: tool.name });
     this.tools.set(tool.name, tool as Tool<unknown>);
     return this;
+  }
+
+  /** Whether this client currently holds the leadership (it then runs the rescuer and the cleaner). */
+  get isLeader(): boolean {
+    return this.maintenance?.term != null;
   }
 
   /** Names of the tools registered on this client. */
@@ -151,12 +158,18 @@ export class AgentPG<TTx = unknown> {
     }
   }
 
-  /** Stops the workers and removes this instance's registration. Safe to call twice. */
-  async stop(): Promise<void> {
+  /**
+   * Stops gracefully: claims no new work, lets in-flight tool calls and model calls finish for up to `timeoutMs`
+   * (default `shutdownTimeoutMs`), hands every claim still held back to the queue (no attempt used, no run failed),
+   * gives leadership up and removes this instance's registration. Safe to call twice.
+   */
+  async stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? this.config.shutdownTimeoutMs;
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new ValidationError(`stop(): timeoutMs must be a non-negative number, got ${timeoutMs}`);
     if (this.state === 'stopped' || this.state === 'new' || this.state === 'stopping') return;
     this.state = 'stopping';
     try {
-      await this.stopServices();
+      await this.stopServices(timeoutMs);
       await instances.deleteInstance(this.driver, this.t, this.instanceId);
     } finally {
       this.state = 'stopped';
@@ -167,12 +180,18 @@ export class AgentPG<TTx = unknown> {
     const notifier = await this.listener();
     this.engine = new Engine(this.driver as Driver, this.t, this.config, this.tools, this.anthropic, notifier);
     await this.engine.start();
+    this.maintenance = new Maintenance(this.driver as Driver, this.t, this.config, notifier, () => this.registerInstance());
+    this.maintenance.start();
   }
 
-  private async stopServices(): Promise<void> {
+  private async stopServices(timeoutMs = this.config.shutdownTimeoutMs): Promise<void> {
     const engine = this.engine;
     this.engine = null;
-    await engine?.stop(this.config.leaseMs);
+    await engine?.stop(timeoutMs);
+    // After the engine: the heartbeat and (if leading) the rescuer keep running while work drains.
+    const maintenance = this.maintenance;
+    this.maintenance = null;
+    await maintenance?.stop();
     const n = this.notifier ?? (await this.notifierStarting?.catch(() => null));
     this.notifier = null;
     this.notifierStarting = null;

@@ -178,6 +178,23 @@ export interface Run {
   createdAt: Date;
   startedAt: Date | null;
   finalizedAt: Date | null;
+  /**
+   * Set while the run waits on work that no live instance can take (a tool call for a tool no running client has
+   * registered); null otherwise. Such a run fails with `tool_unavailable` after `unclaimedToolTimeoutMs`.
+   */
+  blocked: RunBlock | null;
+}
+
+/** Why a run cannot make progress right now (see {@link Run.blocked}). */
+export interface RunBlock {
+  /** `tool_unavailable`: a tool call waits for a tool that no live instance has registered. */
+  reason: 'tool_unavailable';
+  /** The tools nobody can run. */
+  tools: string[];
+  /** When the first of these calls was seen unclaimable. */
+  since: Date;
+  /** A sentence for people. */
+  message: string;
 }
 
 export interface Iteration {

@@ -11,6 +11,12 @@ export interface EmbeddedPostgres {
   readonly url: string;
   readonly port: number;
   readonly dataDir: string;
+  /**
+   * Stops the server and starts it again on the same port and data directory. `fast` is a clean shutdown;
+   * `immediate` is what a crash looks like to clients and to the data: connections are cut, and the next start
+   * runs crash recovery, which empties every UNLOGGED table. Resolves when the server accepts connections again.
+   */
+  restart(options?: { mode?: 'fast' | 'immediate'; downMs?: number }): Promise<void>;
   /** Stops the server and deletes its data directory. */
   stop(): Promise<void>;
 }
@@ -21,6 +27,11 @@ export interface EmbeddedPostgresOptions {
   onLog?: (line: string) => void;
   /** Trades durability for speed (fsync off). Right for tests and demos, which throw the data away. */
   fast?: boolean;
+  /**
+   * Keep `synchronous_commit` on even when `fast`: a committed transaction then survives a server crash (an
+   * immediate restart), only not an OS crash. Needed by tests that crash the server and check nothing was lost.
+   */
+  synchronousCommit?: boolean;
 }
 
 const PASSWORD = 'postgres';
@@ -50,7 +61,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   const port = options.port ?? (await freePort());
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const flags = ['-k', dataDir, '-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'];
-  if (options.fast ?? true) flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+  if (options.fast ?? true) {
+    flags.push('-c', 'fsync=off', '-c', 'full_page_writes=off');
+    if (!options.synchronousCommit) flags.push('-c', 'synchronous_commit=off');
+  }
 
   const server = new EmbeddedPostgresServer({
     databaseDir: dataDir,
@@ -78,6 +92,21 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     url: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
+    async restart({ mode = 'fast', downMs = 0 } = {}) {
+      if (stopped) throw new Error('embedded PostgreSQL was stopped; it cannot be restarted');
+      // The package keeps the postmaster's ChildProcess privately; SIGINT is a fast shutdown, SIGQUIT an
+      // immediate one (no checkpoint: the next start recovers from the WAL, as after a crash).
+      const proc = (server as unknown as { process?: import('node:child_process').ChildProcess }).process;
+      if (proc && proc.exitCode === null && proc.signalCode === null) {
+        await new Promise<void>((resolveExit) => {
+          proc.once('exit', () => resolveExit());
+          proc.kill(mode === 'immediate' ? 'SIGQUIT' : 'SIGINT');
+        });
+      }
+      (server as unknown as { process?: unknown }).process = undefined;
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      await server.start();
+    },
     async stop() {
       if (stopped) return;
       stopped = true;

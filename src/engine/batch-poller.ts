@@ -9,6 +9,7 @@ import { applyResponse } from './apply-response.js';
 import { apiErrorMessage } from './batch-submitter.js';
 import type { Hooks } from './hooks.js';
 import { Loop } from './loop.js';
+import type { LeaseHolder } from '../maintenance/leases.js';
 
 const CHUNK = 200;
 
@@ -25,13 +26,24 @@ export class BatchPoller {
     private readonly config: ResolvedConfig,
     private readonly anthropic: () => Anthropic,
     private readonly hooks: Hooks,
+    private readonly leases?: LeaseHolder,
   ) {
     this.loop = new Loop('batch poller', () => this.tick(), config.batch.pollIntervalMs, config.logger);
   }
 
   private async tick(): Promise<number | null> {
     const batches = await claimBatchesToPoll(this.driver, this.t, { instanceId: this.config.instanceId, limit: 10, leaseMs: this.config.leaseMs });
-    await Promise.all(batches.map((b) => this.poll(b)));
+    await Promise.all(
+      batches.map(async (b) => {
+        // Renewed while we poll and apply; if the poll throws, the lease is simply left to expire.
+        const done = this.leases?.hold('batch', b.id);
+        try {
+          await this.poll(b);
+        } finally {
+          done?.();
+        }
+      }),
+    );
     if (batches.length > 0) return 0;
     return nextBatchPollInMs(this.driver, this.t);
   }

@@ -2,12 +2,14 @@ import type Anthropic from '@anthropic-ai/sdk';
 import type { Driver } from '../db/driver.js';
 import type { ResolvedConfig } from '../config.js';
 import type { Tables } from '../store/tables.js';
-import { abandonBatch, claimBatchIterations, markBatchSubmitted, rescueExpiredSubmissions, type ClaimedIteration } from '../store/batches.js';
+import { abandonBatch, claimBatchIterations, markBatchSubmitted, type ClaimedIteration } from '../store/batches.js';
 import { loadRequestContexts } from '../store/context.js';
 import { failIteration, requeueIterations } from '../store/iterations.js';
 import { buildRequest } from '../claude/request.js';
 import type { Hooks } from './hooks.js';
 import { Loop } from './loop.js';
+import type { LeaseHolder } from '../maintenance/leases.js';
+import { retryTransient } from '../maintenance/retry.js';
 
 /** The API accepts 256 MB per batch; stay clear of it with room for the envelope. */
 const MAX_BATCH_BYTES = 200 * 1024 * 1024;
@@ -25,12 +27,12 @@ export class BatchSubmitter {
     private readonly config: ResolvedConfig,
     private readonly anthropic: () => Anthropic,
     private readonly hooks: Hooks,
+    private readonly leases?: LeaseHolder,
   ) {
     this.loop = new Loop('batch submitter', () => this.tick(), config.runPollIntervalMs, config.logger);
   }
 
   private async tick(): Promise<number | null> {
-    await rescueExpiredSubmissions(this.driver, this.t);
     const { maxRequests, flushIntervalMs } = this.config.batch;
     const decision = await this.driver.transaction((tx) =>
       claimBatchIterations(tx, this.t, { instanceId: this.config.instanceId, maxRequests, flushIntervalMs, leaseMs: this.config.leaseMs }),
@@ -42,9 +44,16 @@ export class BatchSubmitter {
         return decision.nextDueInMs;
       case 'wait':
         return decision.inMs;
-      case 'claimed':
-        await this.submit(decision.batchId, decision.iterations);
+      case 'claimed': {
+        // The intent's lease is renewed while we build and send it (the leader rescues it if we die).
+        const done = this.leases?.hold('batch', decision.batchId);
+        try {
+          await this.submit(decision.batchId, decision.iterations);
+        } finally {
+          done?.();
+        }
         return 0;
+      }
     }
   }
 
@@ -103,15 +112,20 @@ export class BatchSubmitter {
       );
       return;
     }
-    const ok = await markBatchSubmitted(this.driver, this.t, {
-      batchId,
-      instanceId: this.config.instanceId,
-      anthropicBatchId: created.id,
-      status: created.processing_status,
-      expiresAt: created.expires_at ?? null,
-      requestCount: requests.length,
-      pollIntervalMs: this.config.batch.pollIntervalMs,
-    });
+    // The batch exists now: keep its id across a dropped connection, or it would be resubmitted (and paid) twice.
+    const ok = await retryTransient(
+      () =>
+        markBatchSubmitted(this.driver, this.t, {
+          batchId,
+          instanceId: this.config.instanceId,
+          anthropicBatchId: created.id,
+          status: created.processing_status,
+          expiresAt: created.expires_at ?? null,
+          requestCount: requests.length,
+          pollIntervalMs: this.config.batch.pollIntervalMs,
+        }),
+      { deadlineMs: this.config.leaseMs },
+    );
     if (!ok) {
       // Our intent was rescued while the API call ran: its iterations are queued again. This batch would
       // only cost money (its results can never be applied), so cancel it.

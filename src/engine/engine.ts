@@ -11,7 +11,8 @@ import { Streamer } from './streamer.js';
 import { Delegator } from './delegator.js';
 import { DeltaPublisher } from './events.js';
 import { Hooks } from './hooks.js';
-import { leaseKeeper, toolRescuer } from '../maintenance/leases.js';
+import { LeaseKeeper } from '../maintenance/leases.js';
+import { handBackInstanceWork } from '../store/rescue.js';
 import type { Loop } from './loop.js';
 
 /** The worker side of a client: every background loop, woken by notifications and polling as fallback. */
@@ -21,6 +22,8 @@ export class Engine {
   private readonly runner: ToolRunner;
   private readonly streamer: Streamer;
   private readonly delegator: Delegator;
+  /** Renews the leases of the claims this process is working on. */
+  readonly leases: LeaseKeeper;
   readonly hooks: Hooks;
   private readonly loops: Loop[];
   private readonly unsubscribe: (() => Promise<void> | void)[] = [];
@@ -34,9 +37,10 @@ export class Engine {
     private readonly notifier: Notifier,
   ) {
     this.hooks = new Hooks(config.hooks, config.logger);
-    this.submitter = new BatchSubmitter(driver, t, config, anthropic, this.hooks);
-    this.poller = new BatchPoller(driver, t, config, anthropic, this.hooks);
-    this.runner = new ToolRunner(driver, t, config, tools, this.hooks);
+    this.leases = new LeaseKeeper(driver, t, config);
+    this.submitter = new BatchSubmitter(driver, t, config, anthropic, this.hooks, this.leases);
+    this.poller = new BatchPoller(driver, t, config, anthropic, this.hooks, this.leases);
+    this.runner = new ToolRunner(driver, t, config, tools, this.hooks, this.leases);
     const deltas = new DeltaPublisher(driver, t, config.logger, config.publishTextDeltas);
     this.streamer = new Streamer(driver, t, config, anthropic, deltas, this.hooks);
     this.delegator = new Delegator(driver, t, config);
@@ -46,8 +50,7 @@ export class Engine {
       this.runner.loop,
       this.streamer.loop,
       this.delegator.loop,
-      leaseKeeper(driver, t, config),
-      toolRescuer(driver, t, config),
+      this.leases.loop,
     ];
   }
 
@@ -79,11 +82,31 @@ export class Engine {
     for (const l of this.loops) l.start();
   }
 
-  /** Stops claiming new work, lets running tools finish within `deadlineMs`, then hands the rest back. */
+  /**
+   * Stops claiming new work, lets in-flight work (tool calls, streams, a submission or poll in its API call)
+   * finish within `deadlineMs`, then hands every claim still held back to the queue at once: no attempt used,
+   * no run failed. Leases are renewed until then.
+   */
   async stop(deadlineMs: number): Promise<void> {
+    const deadline = Date.now() + deadlineMs;
+    const left = () => Math.max(0, deadline - Date.now());
     for (const u of this.unsubscribe.splice(0)) await u();
-    await Promise.all([this.submitter.loop.stop(), this.poller.loop.stop(), this.runner.loop.stop(), this.streamer.loop.stop(), this.delegator.loop.stop()]);
-    await Promise.all([this.runner.drain(deadlineMs), this.streamer.drain(deadlineMs)]);
-    await Promise.all(this.loops.map((l) => l.stop()));
+    const claimers = [this.submitter.loop, this.poller.loop, this.runner.loop, this.streamer.loop, this.delegator.loop];
+    const claiming = Promise.all(claimers.map((l) => l.stop()));
+    await Promise.race([claiming, sleep(left())]);
+    await Promise.all([this.runner.drain(left()), this.streamer.drain(left())]);
+    try {
+      const back = await handBackInstanceWork(this.driver, this.t, this.config.instanceId);
+      if (back.tools + back.polls + back.submissions + back.streams > 0) this.config.logger.info('stopping: handed claims back to the queue', back);
+    } catch (err) {
+      this.config.logger.warn('stopping: handing claims back failed; they return when their leases expire', { error: String(err) });
+    }
+    // A tick still in an API call past the deadline finds its claim gone: its guarded writes change nothing.
+    await Promise.race([claiming, sleep(left())]);
+    await Promise.all(this.loops.filter((l) => !claimers.includes(l)).map((l) => l.stop()));
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
 }

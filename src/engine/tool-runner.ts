@@ -16,6 +16,8 @@ import { transactionWithRetry } from '../db/retry.js';
 import { retryDelayMs } from './backoff.js';
 import type { Hooks } from './hooks.js';
 import { Loop } from './loop.js';
+import type { LeaseHolder } from '../maintenance/leases.js';
+import { retryTransient } from '../maintenance/retry.js';
 
 class ToolTimeoutError extends Error {}
 /** The client is stopping: the call goes back to the queue without using an attempt. */
@@ -38,6 +40,7 @@ export class ToolRunner {
     private readonly config: ResolvedConfig,
     private readonly tools: ReadonlyMap<string, Tool<unknown>>,
     private readonly hooks: Hooks,
+    private readonly leases?: LeaseHolder,
   ) {
     this.names = [...tools.keys()];
     this.loop = new Loop('tool runner', () => this.tick(), config.toolPollIntervalMs, config.logger);
@@ -65,9 +68,11 @@ export class ToolRunner {
 
   private launch(exec: ClaimedExecution): void {
     this.inFlight++;
+    const release = this.leases?.hold('tool', exec.id);
     const p = this.execute(exec)
       .catch((err) => this.config.logger.error('tool runner: recording a tool result failed', { executionId: exec.id, error: String(err) }))
       .finally(() => {
+        release?.();
         this.inFlight--;
         this.running.delete(p);
         this.loop.wake();
@@ -89,16 +94,20 @@ export class ToolRunner {
       output: finish.kind === 'completed' ? finish.output : 'output' in finish ? finish.output : null,
       durationMs: Date.now() - started,
     });
-    await transactionWithRetry(this.driver, async (tx) => {
-      // Every completion of a run takes its lock first: they serialise, and exactly one sees all done.
-      await lockRun(tx, this.t, exec.runId);
-      const done = await finishToolExecution(tx, this.t, exec.id, this.config.instanceId, finish);
-      if (!done) {
-        this.config.logger.debug('tool runner: lease lost before the result was recorded; dropped', { executionId: exec.id });
-        return;
-      }
-      if (done.terminal) await continueAfterTools(tx, this.t, done.runId, done.iterationId);
-    });
+    // The call has run: keep its outcome across a dropped connection or a database restart (the lease is
+    // renewed meanwhile) rather than let it expire and run the tool again.
+    const record = () =>
+      transactionWithRetry(this.driver, async (tx) => {
+        // Every completion of a run takes its lock first: they serialise, and exactly one sees all done.
+        await lockRun(tx, this.t, exec.runId);
+        const done = await finishToolExecution(tx, this.t, exec.id, this.config.instanceId, finish);
+        if (!done) {
+          this.config.logger.debug('tool runner: lease lost before the result was recorded; dropped', { executionId: exec.id });
+          return;
+        }
+        if (done.terminal) await continueAfterTools(tx, this.t, done.runId, done.iterationId);
+      });
+    await retryTransient(record, { deadlineMs: this.config.leaseMs });
   }
 
   private async invoke(tool: Tool<unknown>, exec: ClaimedExecution, maxAttempts: number): Promise<ExecutionFinish> {

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/driver.js';
-import { channel, type Tables } from './tables.js';
+import type { Tables } from './tables.js';
 import { date, num } from './convert.js';
 
 export interface ClaimedIteration {
@@ -105,33 +105,6 @@ export async function abandonBatch(db: Queryable, t: Tables, batchId: string, in
      WHERE id = $1 AND state = 'submitting' AND lease_owner = $2`,
     [batchId, instanceId, reason],
   );
-}
-
-/**
- * Intents whose submitter died or stalled past its lease before recording the API's answer go back to the
- * queue. The iterations keep their custom_id, but results are only ever applied for the batch an
- * iteration currently belongs to, so a batch the API may have created in that window can never be applied.
- */
-export async function rescueExpiredSubmissions(db: Queryable, t: Tables): Promise<number> {
-  const { rows } = await db.query<{ n: unknown }>(
-    `WITH b AS (
-       UPDATE ${t.batches} SET state = 'abandoned', lease_owner = NULL, lease_expires_at = NULL,
-         error_message = 'the submitting instance lost its lease before recording the API answer'
-       WHERE state = 'submitting' AND lease_expires_at < now()
-       RETURNING id
-     ), it AS (
-       UPDATE ${t.iterations} SET state = 'pending', batch_id = NULL, scheduled_at = now()
-       FROM b WHERE ${t.iterations}.batch_id = b.id AND ${t.iterations}.state = 'submitting'
-       RETURNING run_id
-     ), r AS (
-       UPDATE ${t.runs} SET state = 'pending', updated_at = now()
-       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.state = 'batch_submitting'
-       RETURNING ${t.runs}.id
-     )
-     SELECT count(*) AS n, (SELECT pg_notify($1, 'batch') FROM r LIMIT 1) AS notified FROM r`,
-    [channel(t.schema, 'iteration')],
-  );
-  return num(rows[0]?.n);
 }
 
 export interface PollableBatch {

@@ -1,5 +1,5 @@
 import type { Queryable, SqlParam } from '../db/driver.js';
-import type { ContentBlockParam, JsonObject, Page, Run, RunMode, RunState } from '../types.js';
+import type { ContentBlockParam, JsonObject, Page, Run, RunBlock, RunMode, RunState } from '../types.js';
 import { channel, type Tables } from './tables.js';
 import { date, dateOrNull, jsonb, num } from './convert.js';
 import { insertMessageCte, messageColumns } from './messages.js';
@@ -11,6 +11,30 @@ export const RUN_COLUMNS = `id, session_id, agent_id, mode, parent_run_id, paren
   variables, metadata, max_iterations, override_instructions, append_instructions, current_iteration, response_text,
   stop_reason, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, iteration_count,
   tool_iterations, error_type, error_message, idempotency_key, created_at, started_at, finalized_at`;
+
+/**
+ * The `blocked` column of a run row (alias `runs`, or the table itself): its pending tool calls that the leader
+ * found unclaimable (no live instance registered their tool), as {tools, since}, or NULL.
+ */
+export function blockedColumn(t: Tables, runRef: string = t.runs): string {
+  return `(SELECT jsonb_build_object('tools', jsonb_agg(DISTINCT te.tool_name), 'since', min(te.unclaimable_since))
+           FROM ${t.tool_executions} te
+           WHERE te.run_id = ${runRef}.id AND te.state = 'pending' AND te.unclaimable_since IS NOT NULL
+           HAVING count(*) > 0) AS blocked`;
+}
+
+function toBlock(v: unknown): RunBlock | null {
+  const b = jsonb<{ tools: string[]; since: string } | null | undefined>(v);
+  if (!b) return null;
+  const since = new Date(b.since);
+  const names = b.tools.map((n) => `"${n}"`).join(', ');
+  return {
+    reason: 'tool_unavailable',
+    tools: b.tools,
+    since,
+    message: `waiting for tool ${names}: no live instance has registered it (since ${since.toISOString()})`,
+  };
+}
 
 export interface RunRow {
   id: string;
@@ -42,6 +66,7 @@ export interface RunRow {
   created_at: unknown;
   started_at: unknown;
   finalized_at: unknown;
+  blocked?: unknown;
 }
 
 export function toRun(r: RunRow): Run {
@@ -77,6 +102,7 @@ export function toRun(r: RunRow): Run {
     createdAt: date(r.created_at),
     startedAt: dateOrNull(r.started_at),
     finalizedAt: dateOrNull(r.finalized_at),
+    blocked: toBlock(r.blocked),
   };
 }
 
@@ -159,7 +185,7 @@ export async function runIdByIdempotencyKey(db: Queryable, t: Tables, key: strin
 }
 
 export async function getRun(db: Queryable, t: Tables, id: string): Promise<Run | null> {
-  const { rows } = await db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM ${t.runs} WHERE id = $1`, [id]);
+  const { rows } = await db.query<RunRow>(`SELECT ${RUN_COLUMNS}, ${blockedColumn(t)} FROM ${t.runs} WHERE id = $1`, [id]);
   return rows[0] ? toRun(rows[0]) : null;
 }
 
@@ -169,7 +195,7 @@ export async function listRuns(
   o: { sessionId: string | null; agentId: string | null; states: RunState[] | null; limit: number; offset: number },
 ): Promise<Page<Run>> {
   const { rows } = await db.query<RunRow & { total: unknown }>(
-    `SELECT ${RUN_COLUMNS}, count(*) OVER () AS total FROM ${t.runs}
+    `SELECT ${RUN_COLUMNS}, ${blockedColumn(t)}, count(*) OVER () AS total FROM ${t.runs}
      WHERE ($1::uuid IS NULL OR session_id = $1) AND ($2::uuid IS NULL OR agent_id = $2)
        AND ($3::text[] IS NULL OR state = ANY($3::text[]))
      ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5`,
