@@ -6,7 +6,7 @@ import { json } from '../validation.js';
 
 const COLUMNS = 'id, name, description, model, system_prompt, tools, agent_ids, max_tokens, metadata, config, created_at, updated_at';
 
-interface AgentRow {
+export interface AgentRow {
   id: string;
   name: string;
   description: string;
@@ -21,7 +21,7 @@ interface AgentRow {
   updated_at: unknown;
 }
 
-function toAgent(r: AgentRow): Agent {
+export function toAgent(r: AgentRow): Agent {
   return {
     id: r.id,
     name: r.name,

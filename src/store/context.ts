@@ -1,7 +1,8 @@
 import type { Queryable } from '../db/driver.js';
 import type { Agent, ContentBlockParam, JsonObject } from '../types.js';
 import type { Tables } from './tables.js';
-import { date, jsonb, num, numOrNull } from './convert.js';
+import { jsonb, num } from './convert.js';
+import { toAgent, type AgentRow } from './agents.js';
 import { getToolDefinitions, type ToolDefinitionRow } from './tools.js';
 
 /** Everything needed to build the Claude request of one iteration. */
@@ -35,18 +36,8 @@ interface CtxRow {
   override_instructions: string | null;
   append_instructions: string | null;
   variables: unknown;
-  agent_id: string;
-  name: string;
-  description: string;
-  model: string;
-  system_prompt: string;
-  tools: string[];
-  agent_ids: string[];
-  max_tokens: unknown;
-  metadata: unknown;
-  config: unknown;
-  created_at: unknown;
-  updated_at: unknown;
+  /** The agent row as JSON (row_to_json), mapped like any agent row. */
+  agent: AgentRow;
 }
 
 /**
@@ -62,9 +53,7 @@ export async function loadRequestContexts(db: Queryable, t: Tables, iterationIds
   if (iterationIds.length === 0) return [];
   const { rows } = await db.query<CtxRow>(
     `SELECT i.id AS iteration_id, i.iteration_number, r.id AS run_id, r.session_id, r.depth, r.max_iterations,
-            r.override_instructions, r.append_instructions, r.variables,
-            a.id AS agent_id, a.name, a.description, a.model, a.system_prompt, a.tools, a.agent_ids, a.max_tokens,
-            a.metadata, a.config, a.created_at, a.updated_at
+            r.override_instructions, r.append_instructions, r.variables, row_to_json(a) AS agent
      FROM ${t.iterations} i JOIN ${t.runs} r ON r.id = i.run_id JOIN ${t.agents} a ON a.id = r.agent_id
      WHERE i.id = ANY($1::uuid[])`,
     [iterationIds],
@@ -89,10 +78,10 @@ export async function loadRequestContexts(db: Queryable, t: Tables, iterationIds
     list.push({ role: m.role, content: jsonb<ContentBlockParam[]>(m.content) });
     history.set(m.ctx_run, list);
   }
-  const toolNames = [...new Set(rows.flatMap((r) => r.tools ?? []))];
+  const toolNames = [...new Set(rows.flatMap((r) => r.agent.tools ?? []))];
   const defs = await getToolDefinitions(db, t, toolNames);
   const byName = new Map(defs.map((d) => [d.name, d]));
-  const delegateIds = [...new Set(rows.flatMap((r) => r.agent_ids ?? []))];
+  const delegateIds = [...new Set(rows.flatMap((r) => r.agent.agent_ids ?? []))];
   const delegates = new Map<string, Pick<Agent, 'id' | 'name' | 'description'>>();
   if (delegateIds.length > 0) {
     const { rows: ds } = await db.query<{ id: string; name: string; description: string }>(
@@ -111,23 +100,10 @@ export async function loadRequestContexts(db: Queryable, t: Tables, iterationIds
     overrideInstructions: r.override_instructions,
     appendInstructions: r.append_instructions,
     variables: jsonb<JsonObject>(r.variables),
-    agent: {
-      id: r.agent_id,
-      name: r.name,
-      description: r.description,
-      model: r.model,
-      systemPrompt: r.system_prompt,
-      tools: r.tools ?? [],
-      agentIds: r.agent_ids ?? [],
-      maxTokens: numOrNull(r.max_tokens),
-      metadata: jsonb<JsonObject>(r.metadata),
-      config: jsonb<JsonObject>(r.config),
-      createdAt: date(r.created_at),
-      updatedAt: date(r.updated_at),
-    },
+    agent: toAgent(r.agent),
     history: history.get(r.run_id) ?? [],
-    tools: (r.tools ?? []).flatMap((n) => (byName.has(n) ? [byName.get(n)!] : [])),
-    delegates: (r.agent_ids ?? []).flatMap((id) => (delegates.has(id) ? [delegates.get(id)!] : [])),
-    missingTools: (r.tools ?? []).filter((n) => !byName.has(n)),
+    tools: (r.agent.tools ?? []).flatMap((n) => (byName.has(n) ? [byName.get(n)!] : [])),
+    delegates: (r.agent.agent_ids ?? []).flatMap((id) => (delegates.has(id) ? [delegates.get(id)!] : [])),
+    missingTools: (r.agent.tools ?? []).filter((n) => !byName.has(n)),
   }));
 }
