@@ -96,6 +96,7 @@ export class BatchSubmitter {
       await abandonBatch(this.driver, this.t, batchId, this.config.instanceId, 'no request could be built');
       return;
     }
+    const submitted = new Set(requests.map((r) => r.custom_id));
     let created: Anthropic.Messages.MessageBatch;
     try {
       // Past our lease the intent may be rescued and resubmitted: never wait longer than that.
@@ -105,7 +106,7 @@ export class BatchSubmitter {
       log.warn('batch submitter: creating the batch failed; requeueing', { batchId, requests: requests.length, error: message });
       await abandonBatch(this.driver, this.t, batchId, this.config.instanceId, message);
       await this.requeueOrFail(
-        claimed.filter((c) => requests.some((r) => r.custom_id === c.iterationId)),
+        claimed.filter((c) => submitted.has(c.iterationId)),
         batchId,
         'api_error',
         `creating the message batch failed: ${message}`,
@@ -135,7 +136,7 @@ export class BatchSubmitter {
     }
     log.debug('batch submitted', { batchId, anthropicBatchId: created.id, requests: requests.length });
     for (const ctx of contexts) {
-      if (!requests.some((r) => r.custom_id === ctx.iterationId)) continue;
+      if (!submitted.has(ctx.iterationId)) continue;
       this.hooks.emit('onIterationStart', { runId: ctx.runId, iterationId: ctx.iterationId, index: ctx.iterationNumber, mode: 'batch' });
       this.hooks.emit('onRunStateChange', { runId: ctx.runId, state: 'batch_pending' });
     }
