@@ -2,10 +2,11 @@
 import { Command } from 'commander';
 import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerRuns } from './commands/runs.js';
+import { register as registerDemo } from './commands/demo.js';
 import { register as registerEmulator } from './commands/emulator.js';
 
 /** Each command lives in ./commands/<name>.ts and exports `register(program)`; add new ones to this list. */
-const commands: Array<(program: Command) => void> = [registerMigrate, registerRuns, registerEmulator];
+const commands: Array<(program: Command) => void> = [registerMigrate, registerRuns, registerDemo, registerEmulator];
 
 const program = new Command('agentpg')
   .description('Durable Claude agents on PostgreSQL')

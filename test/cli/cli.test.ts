@@ -9,9 +9,9 @@ describe('agentpg CLI: help', () => {
   it('documents every command, and each one has --help', async () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);
-    for (const name of ['migrate', 'runs', 'run', 'emulator']) expect(top.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+    for (const name of ['migrate', 'runs', 'run', 'demo', 'emulator']) expect(top.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
 
-    const commands = [['migrate'], ['migrate', 'up'], ['migrate', 'down'], ['migrate', 'status'], ['runs'], ['run'], ['emulator']];
+    const commands = [['migrate'], ['migrate', 'up'], ['migrate', 'down'], ['migrate', 'status'], ['runs'], ['run'], ['demo'], ['emulator']];
     const results = await Promise.all(commands.map((c) => cli([...c, '--help'])));
     results.forEach((r, i) => {
       expect(r.code, `${commands[i]!.join(' ')} --help`).toBe(0);
