@@ -127,6 +127,7 @@ function printRun(run: Run, agent: Agent | undefined, iterations: Iteration[], t
   const field = (name: string, value: string) => out(`${`${name}:`.padEnd(14)}${value}`);
   field('Run', run.id);
   field('State', run.state + (run.errorType ? ` (${run.errorType}: ${run.errorMessage ?? ''})` : ''));
+  if (run.blocked) field('Blocked', `${run.blocked.message} (since ${time(run.blocked.since)} UTC)`);
   field('Agent', agent ? `${agent.name} (${agent.id}, ${agent.model})` : run.agentId);
   field('Session', run.sessionId);
   field('Mode', run.mode);
