@@ -6,7 +6,8 @@ import { engineEnv, type EngineEnv } from '../support/engine.js';
 import { cli, hasStackTrace } from './helpers.js';
 
 describe('agentpg CLI: help', () => {
-  it('documents every command, and each one has --help', async () => {
+  // Spawning a process per CLI call is slow on a busy machine: the multi-spawn tests get room.
+  it('documents every command, and each one has --help', { timeout: 60_000 }, async () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);
     for (const name of ['migrate', 'runs', 'run', 'demo', 'emulator']) expect(top.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
@@ -94,7 +95,7 @@ describe('agentpg migrate', () => {
     await db?.drop();
   });
 
-  it('status, up (default), down --steps, down --to, in a custom schema', async () => {
+  it('status, up (default), down --steps, down --to, in a custom schema', { timeout: 60_000 }, async () => {
     const env = { DATABASE_URL: db.url };
     const before = await cli(['migrate', 'status', '--schema', 'cli_s'], env);
     expect(before.code).toBe(0);
