@@ -166,7 +166,12 @@ export class AgentPG<TTx = unknown> {
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? this.config.shutdownTimeoutMs;
     if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new ValidationError(`stop(): timeoutMs must be a non-negative number, got ${timeoutMs}`);
-    if (this.state === 'stopped' || this.state === 'new' || this.state === 'stopping') return;
+    if (this.state === 'new') {
+      // Never started, but waitForRun/events may have opened the LISTEN connection: close it.
+      await this.stopServices(0);
+      return;
+    }
+    if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     try {
       await this.stopServices(timeoutMs);

@@ -132,3 +132,16 @@ describe('cancelRun', () => {
     expect(await integrityProblems(env.m.driver)).toEqual([]);
   });
 });
+
+describe('a client that only waits', () => {
+  it('closes the LISTEN connection waitForRun opened when stopped without having started', async () => {
+    const waiter = new AgentPG({ driver: env.m.driver, ...FAST });
+    const a = await worker.createAgent({ name: 'listen_bot', model: 'claude-haiku-5-5' });
+    await waiter.waitForRun(await worker.run(await worker.newSession(), a.id, 'hi'), { timeoutMs: 20_000 });
+    const listening = async () =>
+      (await env.m.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`)).rows[0].n as number;
+    const before = await listening();
+    await waiter.stop();
+    await waitFor(async () => (await listening()) === before - 1, { message: 'the waiter listener closed' });
+  });
+});
