@@ -141,7 +141,8 @@ describe('crash safety of batch submission and polling', () => {
     );
     expect(claimed.kind).toBe('claimed');
     expect((await idle.getRun(runId)).state).toBe('batch_submitting');
-    const worker = env.client({ schema: 'crash' });
+    // The rescuer runs every quarter lease: a short lease makes it notice the dead submitter quickly.
+    const worker = env.client({ schema: 'crash', leaseMs: 1000 });
     await worker.start();
     const res = await worker.waitForRun(runId, { timeoutMs: 20_000 });
     expect(res.messages.map((m) => m.role)).toEqual(['user', 'assistant']);
