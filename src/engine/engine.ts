@@ -42,7 +42,7 @@ export class Engine {
     this.poller = new BatchPoller(driver, t, config, anthropic, this.hooks, this.leases);
     this.runner = new ToolRunner(driver, t, config, tools, this.hooks, this.leases);
     const deltas = new DeltaPublisher(driver, t, config.logger, config.publishTextDeltas);
-    this.streamer = new Streamer(driver, t, config, anthropic, deltas, this.hooks);
+    this.streamer = new Streamer(driver, t, config, anthropic, deltas, this.hooks, this.leases);
     this.delegator = new Delegator(driver, t, config);
     this.loops = [
       this.submitter.loop,

@@ -11,6 +11,8 @@ import { apiErrorMessage } from './batch-submitter.js';
 import type { DeltaPublisher } from './events.js';
 import type { Hooks } from './hooks.js';
 import { Loop } from './loop.js';
+import type { LeaseHolder } from '../maintenance/leases.js';
+import { retryTransient } from '../maintenance/retry.js';
 
 /**
  * Fast mode: claims pending streaming iterations and runs each through the streaming Messages API, up to
@@ -29,6 +31,7 @@ export class Streamer {
     private readonly anthropic: () => Anthropic,
     private readonly deltas: DeltaPublisher,
     private readonly hooks: Hooks,
+    private readonly leases?: LeaseHolder,
   ) {
     this.loop = new Loop('streamer', () => this.tick(), config.runPollIntervalMs, config.logger);
   }
@@ -45,9 +48,12 @@ export class Streamer {
   private launch(c: ClaimedStream): void {
     this.inFlight++;
     const controller = new AbortController();
+    // Renewed while we stream and record; if we lose track of it (an error), the lease expires and is rescued.
+    const release = this.leases?.hold('iteration', c.iterationId);
     const done = this.stream(c, controller)
       .catch((err) => this.config.logger.error('streamer: unexpected failure', { iterationId: c.iterationId, error: String(err) }))
       .finally(() => {
+        release?.();
         this.inFlight--;
         this.active.delete(c.iterationId);
         this.loop.wake();
@@ -82,16 +88,21 @@ export class Streamer {
       return;
     }
     this.deltas.flush(c.runId);
-    const applied = await transactionWithRetry(this.driver, (tx) =>
-      applyResponse(tx, this.t, {
-        iterationId: c.iterationId,
-        fromStates: ['streaming'],
-        batchId: null,
-        leaseOwner: owner,
-        message,
-        policy: { maxTokensBehavior: this.config.maxTokensBehavior },
-        defaultToolAttempts: this.config.toolRetry.maxAttempts,
-      }),
+    // The model call is paid for: keep its response across a dropped connection rather than call again.
+    const applied = await retryTransient(
+      () =>
+        transactionWithRetry(this.driver, (tx) =>
+          applyResponse(tx, this.t, {
+            iterationId: c.iterationId,
+            fromStates: ['streaming'],
+            batchId: null,
+            leaseOwner: owner,
+            message,
+            policy: { maxTokensBehavior: this.config.maxTokensBehavior },
+            defaultToolAttempts: this.config.toolRetry.maxAttempts,
+          }),
+        ),
+      { deadlineMs: this.config.leaseMs },
     );
     if (applied) {
       this.hooks.emit('onIterationEnd', {

@@ -13,12 +13,11 @@ export interface LeaseHolder {
 
 /**
  * Renews, in one statement, the leases of the claims this process is working on right now: the ones held
- * through {@link LeaseHolder.hold} by the tool runner, the batch submitter and the poller. Renewing only
- * what is held in memory (not "everything with my name on it") means a claim whose worker lost track of it
- * (its result could not be recorded, its poll threw) stops being renewed and expires, so the rescuer or
- * another poller takes it over instead of it staying claimed forever.
- *
- * Streaming iterations are renewed by owner as well, until the streamer holds its leases here too.
+ * through {@link LeaseHolder.hold} by the tool runner, the streamer, the batch submitter and the poller.
+ * Renewing only what is held in memory (not "everything with my name on it") means a claim whose worker
+ * lost track of it (its result could not be recorded after a dropped connection, its poll threw) stops
+ * being renewed and expires, so the rescuer or another poller takes it over instead of it staying claimed
+ * forever by a live process.
  */
 export class LeaseKeeper implements LeaseHolder {
   readonly loop: Loop;
@@ -28,7 +27,6 @@ export class LeaseKeeper implements LeaseHolder {
     private readonly driver: Driver,
     private readonly t: Tables,
     private readonly config: ResolvedConfig,
-    private readonly options: { streamsByOwner: boolean } = { streamsByOwner: true },
   ) {
     this.loop = new Loop('lease keeper', () => this.renew().then(() => null), Math.max(50, Math.floor(config.leaseMs / 3)), config.logger);
   }
@@ -55,7 +53,7 @@ export class LeaseKeeper implements LeaseHolder {
     const tools = this.heldIds('tool');
     const batches = this.heldIds('batch');
     const iterations = this.heldIds('iteration');
-    if (tools.length === 0 && batches.length === 0 && iterations.length === 0 && !this.options.streamsByOwner) return;
+    if (tools.length === 0 && batches.length === 0 && iterations.length === 0) return;
     const t = this.t;
     await this.driver.query(
       `WITH te AS (
@@ -63,10 +61,10 @@ export class LeaseKeeper implements LeaseHolder {
          WHERE id = ANY($3::uuid[]) AND lease_owner = $1 AND state = 'running'
        ), it AS (
          UPDATE ${t.iterations} SET lease_expires_at = now() + $2 * interval '1 millisecond'
-         WHERE lease_owner = $1 AND state = 'streaming' AND ($6::boolean OR id = ANY($5::uuid[]))
+         WHERE id = ANY($5::uuid[]) AND lease_owner = $1 AND state = 'streaming'
        )
        UPDATE ${t.batches} SET lease_expires_at = now() + $2 * interval '1 millisecond' WHERE id = ANY($4::uuid[]) AND lease_owner = $1`,
-      [this.config.instanceId, this.config.leaseMs, tools, batches, iterations, this.options.streamsByOwner],
+      [this.config.instanceId, this.config.leaseMs, tools, batches, iterations],
     );
   }
 }

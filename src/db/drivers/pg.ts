@@ -75,10 +75,15 @@ export function pgDriver(poolOrConfig: pg.Pool | pg.PoolConfig | string, opts: P
   const pool: pg.Pool = isPool(poolOrConfig)
     ? poolOrConfig
     : new pg.Pool(typeof poolOrConfig === 'string' ? { connectionString: poolOrConfig } : poolOrConfig);
-  if (ownPool) {
-    // An idle client killed by the server emits 'error' on the pool; unhandled, it would crash the process.
-    pool.on('error', (err) => logger.warn('pg pool: idle client error', { error: String(err) }));
-  }
+  // A connection the server closes (a restart, pg_terminate_backend, an idle timeout) emits 'error'. Unhandled,
+  // that ends the process, and node-postgres can emit it before any caller could listen: when the pool's
+  // hand-over of a new client and the server's error arrive in one network read. So, on your pool too: an idle
+  // client's error is logged (pool 'error'), and every client the pool opens gets a listener that logs; the
+  // queries on a dead connection still fail as usual.
+  pool.on('error', (err) => logger.warn('pg pool: idle client error', { error: String(err) }));
+  pool.on('connect', (client: pg.PoolClient) => {
+    client.on('error', (err) => logger.debug('pg: connection error', { error: String(err) }));
+  });
   const listeners = new Set<ListenConnection>();
   let closed = false;
 
