@@ -18,13 +18,13 @@ type Client = AgentPG<import('pg').PoolClient>;
 let env: EngineEnv;
 let main: Client;
 
-const LEASE_MS = 800;
+const LEASE_MS = 1200;
 const SURVIVAL: Partial<AgentPGConfig<import('pg').PoolClient>> = {
   leaseMs: LEASE_MS,
   heartbeatIntervalMs: 100,
   instanceTtlMs: 1500,
   leaderTtlMs: 400,
-  unclaimedToolTimeoutMs: 2000,
+  unclaimedToolTimeoutMs: 3000,
   shutdownTimeoutMs: 100,
 };
 
@@ -251,20 +251,23 @@ describe('graceful stop hands work back', () => {
     await waitFor(async () => (await execution(runId)).state === 'running', { timeoutMs: 15_000, message: 'the call to run' });
     expect((await execution(runId)).lease_owner).toBe(leaving.instanceId);
 
+    // The next version is up before the old one stops (so the call is never without a live instance).
+    const taker = env.client(SURVIVAL);
+    taker.registerTool(tool('handed', 0, 'taker'));
+    await taker.start();
     const stopping = Date.now();
     await leaving.stop({ timeoutMs: 50 });
     const stopMs = Date.now() - stopping;
     expect(stopMs).toBeLessThan(2000);
-    const back = await execution(runId);
-    expect(back).toMatchObject({ state: 'pending', attempt: 0, lease_owner: null });
-
-    const taker = env.client(SURVIVAL);
-    taker.registerTool(tool('handed', 0, 'taker'));
-    await taker.start();
     try {
       const res = await main.waitForRun(runId, { timeoutMs: 20_000 });
       expect(res.text).toBe('handed over');
+      // Handed back at attempt 1 without using it, then run by the taker as attempt 1.
       expect(await execution(runId)).toMatchObject({ state: 'completed', attempt: 1 });
+      expect(effects.filter((e) => e.tool === 'handed').map((e) => [e.instance, e.attempt])).toEqual([
+        ['leaving', 1],
+        ['taker', 1],
+      ]);
       expect((await main.getRun(runId)).state).toBe('completed');
     } finally {
       await taker.stop();
