@@ -131,10 +131,15 @@ export async function claimBatchesToPoll(
   return rows.map((r) => ({ id: r.id, anthropicBatchId: r.anthropic_batch_id }));
 }
 
-/** Milliseconds until the next in-progress batch is due for polling (null when none). */
+/**
+ * Milliseconds until the next in-progress batch can be claimed for polling (null when none): when it is due and
+ * nobody holds its lease. A batch another instance is polling is not due before that lease runs out, so pollers
+ * wait instead of asking again and again while it works.
+ */
 export async function nextBatchPollInMs(db: Queryable, t: Tables): Promise<number | null> {
   const { rows } = await db.query<{ ms: unknown }>(
-    `SELECT extract(epoch FROM (min(next_poll_at) - now())) * 1000 AS ms FROM ${t.batches} WHERE state = 'in_progress'`,
+    `SELECT extract(epoch FROM (min(greatest(next_poll_at, coalesce(lease_expires_at, next_poll_at))) - now())) * 1000 AS ms
+     FROM ${t.batches} WHERE state = 'in_progress'`,
   );
   const ms = rows[0]?.ms;
   return ms === null || ms === undefined ? null : Math.max(0, num(ms));

@@ -136,6 +136,30 @@ describe('leases are kept while work goes on', () => {
   });
 });
 
+describe('pollers and leases', () => {
+  it('a poller waits while another instance holds a batch lease, instead of asking again and again', async () => {
+    const d = env.m.driver;
+    let polls = 0;
+    const counting = { ...d, query: (sql: string, p?: never) => ((polls += sql.includes('next_poll_at') ? 1 : 0), d.query(sql, p)) } as typeof d;
+    const c = new AgentPG({ driver: counting, baseURL: env.emu.url, apiKey: 'sk-test', ...SURVIVAL, batch: { pollIntervalMs: 5000 } });
+    await c.start();
+    try {
+      const { rows } = await env.m.pool.query(
+        `INSERT INTO agentpg.batches (anthropic_batch_id, state, request_count, lease_owner, lease_expires_at, next_poll_at)
+         VALUES ('msgbatch_held_elsewhere', 'in_progress', 1, 'ghost-poller', now() + interval '1 hour', now() - interval '1 second') RETURNING id`,
+      );
+      await sleep(300);
+      polls = 0;
+      await sleep(1000);
+      // Before the fix, the poller saw the batch "due" and spun: dozens of statements a second.
+      expect(polls).toBeLessThan(5);
+      await env.m.pool.query(`DELETE FROM agentpg.batches WHERE id = $1`, [rows[0].id]);
+    } finally {
+      await c.stop();
+    }
+  });
+});
+
 describe('the leader rescues expired claims', () => {
   it('a dead worker mid-tool: its instance is removed, the call runs again with the attempt counted, no run fails', async () => {
     await knownTool('victim');
