@@ -2,6 +2,7 @@ import Anthropic, { type APIError } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { faults, startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { MODEL, sdk, waitForEnd } from './helpers.js';
+import { waitFor } from '../support/db.js';
 
 let emu: Emulator;
 let client: Anthropic;
@@ -92,6 +93,8 @@ describe('HTTP faults as the SDK sees them', () => {
     expect(err).toBeInstanceOf(Anthropic.APIConnectionTimeoutError);
     emu.fault(faults.delay(30));
     await expect(ask(sdk(emu, { maxRetries: 0, timeout: 5000 }))).resolves.toBeDefined();
+    // The abandoned slow request is logged when its delay ends; let that happen inside this test.
+    await waitFor(() => attempts().length === 2, { message: 'both requests logged' });
   });
 
   it('a mid-stream error event surfaces as an APIError without status, not retried', async () => {
