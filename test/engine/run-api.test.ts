@@ -208,13 +208,13 @@ describe('runTx with each driver', () => {
       const a = await lite.createAgent({ name: 'lite_bot', model: 'claude-haiku-5-5' });
       const s = await lite.newSession();
       const runId = await db.transaction((tx) => lite.runTx(tx, s, a.id, 'What is 3+4?'));
-      expect((await lite.waitForRun(runId, { timeoutMs: 20_000 })).text).toContain('7');
-      const fast = await lite.runFastSync(s, a.id, 'What is 5+5?', { timeoutMs: 20_000 });
+      expect((await lite.waitForRun(runId, { timeoutMs: 60_000 })).text).toContain('7');
+      const fast = await lite.runFastSync(s, a.id, 'What is 5+5?', { timeoutMs: 60_000 });
       expect(fast.text).toContain('10');
     } finally {
       await lite.stop();
       await db.close();
       await emu.close();
     }
-  });
+  }, 120_000);
 });
