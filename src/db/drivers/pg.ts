@@ -25,6 +25,12 @@ export interface PgDriverOptions {
    * is noticed and reconnected. Default 10 000.
    */
   listenKeepAliveMs?: number;
+  /**
+   * Send statements with parameters as named prepared statements, so PostgreSQL parses and plans each distinct
+   * statement once per connection instead of on every call (agentpg's statements are fixed texts). Turn it off
+   * behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21). Default true.
+   */
+  preparedStatements?: boolean;
 }
 
 type PgQueryTarget = Pick<pg.Pool, 'query'> | Pick<pg.ClientBase, 'query'>;
@@ -40,22 +46,38 @@ function isPool(x: unknown): x is pg.Pool {
   );
 }
 
-async function run<R>(target: PgQueryTarget, text: string, params?: readonly SqlParam[]): Promise<QueryResult<R>> {
-  // No parameters: simple protocol (several statements allowed). Parameters: extended protocol.
+/** Distinct statement texts get one name each, process-wide; past the cap, statements go unnamed. */
+const statementNames = new Map<string, string>();
+const MAX_NAMED_STATEMENTS = 2000;
+
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS) {
+    name = `agentpg_${statementNames.size + 1}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+async function run<R>(target: PgQueryTarget, text: string, params: readonly SqlParam[] | undefined, prepared: boolean): Promise<QueryResult<R>> {
+  // No parameters: simple protocol (several statements allowed). Parameters: extended protocol, named when prepared.
+  const name = prepared && params && params.length > 0 ? statementName(text) : undefined;
   const res: pg.QueryResult | pg.QueryResult[] =
     params && params.length > 0
-      ? await (target as pg.ClientBase).query(text, params as unknown[])
+      ? name
+        ? await (target as pg.ClientBase).query({ name, text, values: params as unknown[] })
+        : await (target as pg.ClientBase).query(text, params as unknown[])
       : await (target as pg.ClientBase).query(text);
   const last = Array.isArray(res) ? res[res.length - 1] : res;
   if (!last) return { rows: [], rowCount: 0 };
   return { rows: last.rows as R[], rowCount: last.rowCount ?? last.rows.length };
 }
 
-function wrapClient(client: pg.ClientBase, tracker?: TxErrorTracker): Queryable {
+function wrapClient(client: pg.ClientBase, prepared: boolean, tracker?: TxErrorTracker): Queryable {
   return {
     async query<R = Record<string, unknown>>(text: string, params?: readonly SqlParam[]) {
       try {
-        return await run<R>(client, text, params);
+        return await run<R>(client, text, params, prepared);
       } catch (err) {
         tracker?.record(err);
         throw err;
@@ -71,6 +93,7 @@ function wrapClient(client: pg.ClientBase, tracker?: TxErrorTracker): Queryable 
 export function pgDriver(poolOrConfig: pg.Pool | pg.PoolConfig | string, opts: PgDriverOptions = {}): Driver<pg.PoolClient> {
   const logger = opts.logger ?? silentLogger;
   const keepAliveMs = opts.listenKeepAliveMs ?? 10_000;
+  const prepared = opts.preparedStatements ?? true;
   const ownPool = !isPool(poolOrConfig);
   const pool: pg.Pool = isPool(poolOrConfig)
     ? poolOrConfig
@@ -97,7 +120,7 @@ export function pgDriver(poolOrConfig: pg.Pool | pg.PoolConfig | string, opts: P
     name: 'pg',
 
     query<R = Record<string, unknown>>(text: string, params?: readonly SqlParam[]) {
-      return run<R>(pool, text, params);
+      return run<R>(pool, text, params, prepared);
     },
 
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -124,7 +147,7 @@ export function pgDriver(poolOrConfig: pg.Pool | pg.PoolConfig | string, opts: P
         await control('BEGIN');
         let result: T;
         try {
-          result = await fn(wrapClient(client, tracker));
+          result = await fn(wrapClient(client, prepared, tracker));
         } catch (err) {
           try {
             await client.query('ROLLBACK');
@@ -144,7 +167,7 @@ export function pgDriver(poolOrConfig: pg.Pool | pg.PoolConfig | string, opts: P
     },
 
     fromTx(tx: pg.PoolClient): Queryable {
-      return wrapClient(tx);
+      return wrapClient(tx, prepared);
     },
 
     async connectListener(handlers: ListenHandlers): Promise<ListenConnection> {
