@@ -6,6 +6,8 @@ import { claimBatchesToPoll, endBatch, nextBatchPollInMs, releaseBatch, renewBat
 import { failIteration, requeueIterations } from '../store/iterations.js';
 import { num } from '../store/convert.js';
 import { applyResponse } from './apply-response.js';
+import { applyCommonResponses, commonResponse } from './completer.js';
+import type { ResponseToRecord } from '../store/responses.js';
 import { apiErrorMessage } from './batch-submitter.js';
 import type { Hooks } from './hooks.js';
 import { Loop } from './loop.js';
@@ -98,10 +100,25 @@ export class BatchPoller {
   private async applyChunk(b: PollableBatch, lines: Anthropic.Messages.MessageBatchIndividualResponse[]): Promise<void> {
     await this.driver.transaction(async (tx) => {
       const attempts = await pendingAttempts(tx, this.t, b.id, lines.map((l) => l.custom_id));
+      // Completions and tool calls (most lines) are recorded together in one statement; the rest line by line.
+      const policy = { maxTokensBehavior: this.config.maxTokensBehavior };
+      const common: { item: ResponseToRecord; stopReason: string | null }[] = [];
       for (const line of lines) {
         const attempt = attempts.get(line.custom_id);
         if (attempt === undefined) continue; // applied before, or not ours any more
-        await this.applyLine(tx, b, line, attempt);
+        const r = line.result;
+        const item =
+          r.type === 'succeeded' ? commonResponse({ iterationId: line.custom_id, batchId: b.id, leaseOwner: null, message: r.message }, policy) : null;
+        if (item && r.type === 'succeeded') common.push({ item, stopReason: r.message.stop_reason });
+        else await this.applyLine(tx, b, line, attempt);
+      }
+      if (common.length === 0) return;
+      const applied = await applyCommonResponses(tx, this.t, this.config, ['in_batch'], common.map((c) => c.item));
+      for (const { item, stopReason } of common) {
+        const a = applied.get(item.iterationId);
+        if (!a) continue;
+        this.hooks.emit('onIterationEnd', { runId: a.runId, iterationId: item.iterationId, index: a.iteration, stopReason, outcome: a.outcome });
+        this.hooks.emit('onRunStateChange', { runId: a.runId, state: a.runState });
       }
     });
   }

@@ -61,16 +61,28 @@ export class DeltaPublisher {
   }
 
   flush(runId: string): void {
+    this.publish(this.take(runId));
+  }
+
+  /**
+   * The run's unsent text as NOTIFY payloads for the event channel, taken out of the buffer: the caller sends
+   * them with its own statement (the streamer puts them in the one that records the response).
+   */
+  take(runId: string): string[] {
     const b = this.buffers.get(runId);
-    if (!b) return;
+    if (!b) return [];
     clearTimeout(b.timer);
     this.buffers.delete(runId);
-    for (const part of chunks(b.text, MAX_DELTA_BYTES)) {
-      const payload = JSON.stringify({ r: runId, t: 'd', i: b.iteration, x: part });
-      this.driver.query('SELECT pg_notify($1, $2)', [this.chan, payload]).catch((err) => {
-        this.logger.debug('events: publishing a text delta failed', { runId, error: String(err) });
-      });
-    }
+    return chunks(b.text, MAX_DELTA_BYTES).map((part) => JSON.stringify({ r: runId, t: 'd', i: b.iteration, x: part }));
+  }
+
+  /** Sends payloads from {@link take}, in order, in one statement. */
+  publish(payloads: readonly string[]): void {
+    if (payloads.length === 0) return;
+    const sql = payloads.length === 1 ? 'SELECT pg_notify($1, $2)' : 'SELECT pg_notify($1, e) FROM unnest($2::text[]) AS e';
+    this.driver.query(sql, [this.chan, payloads.length === 1 ? payloads[0]! : payloads]).catch((err) => {
+      this.logger.debug('events: publishing a text delta failed', { error: String(err) });
+    });
   }
 }
 

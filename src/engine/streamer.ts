@@ -2,11 +2,9 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { Driver } from '../db/driver.js';
 import type { ResolvedConfig } from '../config.js';
 import type { Tables } from '../store/tables.js';
-import { claimStreamingIterations, failIteration, nextIterationDueInMs, requeueIterations, type ClaimedStream } from '../store/iterations.js';
-import { loadRequestContexts } from '../store/context.js';
+import { claimStreamingWork, failIteration, requeueIterations, type ClaimedStream, type ClaimedStreamContext } from '../store/iterations.js';
 import { buildRequest } from '../claude/request.js';
-import { transactionWithRetry } from '../db/retry.js';
-import { applyResponse } from './apply-response.js';
+import { ResponseCompleter } from './completer.js';
 import { apiErrorMessage } from './batch-submitter.js';
 import type { DeltaPublisher } from './events.js';
 import type { Hooks } from './hooks.js';
@@ -23,6 +21,7 @@ export class Streamer {
   readonly loop: Loop;
   private inFlight = 0;
   private readonly active = new Map<string, { runId: string; controller: AbortController; done: Promise<void> }>();
+  private readonly completer: ResponseCompleter;
 
   constructor(
     private readonly driver: Driver,
@@ -34,18 +33,24 @@ export class Streamer {
     private readonly leases?: LeaseHolder,
   ) {
     this.loop = new Loop('streamer', () => this.tick(), config.runPollIntervalMs, config.logger);
+    this.completer = new ResponseCompleter(driver, t, config, ['streaming'], (p) => deltas.publish(p));
   }
 
   private async tick(): Promise<number | null> {
     const free = this.config.maxConcurrentStreamingRuns - this.inFlight;
     if (free <= 0) return null;
-    const claimed = await claimStreamingIterations(this.driver, this.t, { instanceId: this.config.instanceId, limit: free, leaseMs: this.config.leaseMs });
+    // One statement claims the iterations and loads everything their requests need.
+    const { claimed, limit, nextDueInMs } = await claimStreamingWork(this.driver, this.t, {
+      instanceId: this.config.instanceId,
+      limit: free,
+      leaseMs: this.config.leaseMs,
+    });
     for (const c of claimed) this.launch(c);
-    if (claimed.length === free) return 0;
-    return nextIterationDueInMs(this.driver, this.t, 'streaming');
+    if (claimed.length === limit) return 0; // maybe more waiting
+    return nextDueInMs;
   }
 
-  private launch(c: ClaimedStream): void {
+  private launch(c: ClaimedStreamContext): void {
     this.inFlight++;
     const controller = new AbortController();
     // Renewed while we stream and record; if we lose track of it (an error), the lease expires and is rescued.
@@ -66,10 +71,9 @@ export class Streamer {
     for (const a of this.active.values()) if (a.runId === runId) a.controller.abort(new Error('run cancelled'));
   }
 
-  private async stream(c: ClaimedStream, controller: AbortController): Promise<void> {
+  private async stream(c: ClaimedStreamContext, controller: AbortController): Promise<void> {
     const owner = this.config.instanceId;
-    const [ctx] = await loadRequestContexts(this.driver, this.t, [c.iterationId]);
-    if (!ctx) return;
+    const ctx = c.context;
     const built = buildRequest(ctx, { maxTokens: this.config.defaultMaxTokens });
     if (!built.ok) {
       await failIteration(this.driver, this.t, { iterationId: c.iterationId, fromStates: ['streaming'], errorType: built.errorType, message: built.message });
@@ -87,21 +91,11 @@ export class Streamer {
       await this.onError(c, err);
       return;
     }
-    this.deltas.flush(c.runId);
+    // The end of the streamed text goes out with the statement that records the response (batched with others).
+    const events = this.deltas.take(c.runId);
     // The model call is paid for: keep its response across a dropped connection rather than call again.
     const applied = await retryTransient(
-      () =>
-        transactionWithRetry(this.driver, (tx) =>
-          applyResponse(tx, this.t, {
-            iterationId: c.iterationId,
-            fromStates: ['streaming'],
-            batchId: null,
-            leaseOwner: owner,
-            message,
-            policy: { maxTokensBehavior: this.config.maxTokensBehavior },
-            defaultToolAttempts: this.config.toolRetry.maxAttempts,
-          }),
-        ),
+      () => this.completer.apply({ iterationId: c.iterationId, batchId: null, leaseOwner: owner, message, events }),
       { deadlineMs: this.config.leaseMs },
     );
     if (applied) {

@@ -2,6 +2,7 @@ import type { Queryable } from '../db/driver.js';
 import type { Iteration, IterationState, RunMode } from '../types.js';
 import { channel, type Tables } from './tables.js';
 import { date, dateOrNull, num } from './convert.js';
+import { contextColumns, toRequestContext, type ContextRow, type RequestContext } from './context.js';
 
 interface IterationRow {
   id: string;
@@ -163,6 +164,71 @@ export async function claimStreamingIterations(
     [a.instanceId, a.limit, a.leaseMs, channel(t.schema, 'event')],
   );
   return rows.map((r) => ({ iterationId: r.id, runId: r.run_id, attempt: num(r.attempt) }));
+}
+
+/** A claimed streaming iteration with everything its request needs. */
+export interface ClaimedStreamContext extends ClaimedStream {
+  context: RequestContext;
+}
+
+/**
+ * The claim size used for a wish of `n`: the largest power of two not above it, written into the statement as a
+ * literal. With every estimate independent of the parameters, PostgreSQL keeps one generic plan for the prepared
+ * statement instead of planning this large statement again on every call (a `LIMIT $n` makes the generic plan look
+ * costlier, so it would never be chosen); powers of two keep the distinct texts few.
+ */
+export function claimSize(n: number): number {
+  return n < 1 ? 0 : 2 ** Math.floor(Math.log2(Math.min(n, 65_536)));
+}
+
+/**
+ * Fast mode's claim: leases up to `limit` (rounded down by {@link claimSize}: see `limit` in the result) pending
+ * streaming iterations for this instance (their runs move to `streaming`) and loads their request contexts, in one
+ * statement. Also says when the next scheduled (retrying) iteration is due, so an idle streamer knows how long it
+ * may sleep. The lease commits with the statement, before any model call.
+ */
+export async function claimStreamingWork(
+  db: Queryable,
+  t: Tables,
+  a: { instanceId: string; limit: number; leaseMs: number },
+): Promise<{ claimed: ClaimedStreamContext[]; limit: number; nextDueInMs: number | null }> {
+  const limit = claimSize(a.limit);
+  if (limit === 0) return { claimed: [], limit, nextDueInMs: null };
+  const { rows } = await db.query<ContextRow & { attempt: unknown; next_due_ms: unknown }>(
+    `WITH pick AS (
+       SELECT id FROM ${t.iterations}
+       WHERE state = 'pending' AND mode = 'streaming' AND scheduled_at <= now()
+       ORDER BY scheduled_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
+     ), it AS (
+       UPDATE ${t.iterations} i SET state = 'streaming', lease_owner = $1, lease_expires_at = now() + $2 * interval '1 millisecond',
+         started_at = coalesce(i.started_at, now())
+       FROM pick WHERE i.id = pick.id
+       RETURNING i.id, i.run_id, i.attempt, i.iteration_number
+     ), ru AS (
+       UPDATE ${t.runs} SET state = 'streaming', started_at = coalesce(started_at, now()), updated_at = now()
+       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.state = 'pending'
+       RETURNING ${t.runs}.id
+     ), woken AS (
+       SELECT count(pg_notify($3, json_build_object('r', id)::text)) AS n FROM ru
+     )
+     SELECT c.*, (SELECT n FROM woken) AS woken,
+            (SELECT extract(epoch FROM (min(scheduled_at) - now())) * 1000 FROM ${t.iterations}
+             WHERE state = 'pending' AND mode = 'streaming' AND scheduled_at > now()) AS next_due_ms
+     FROM (SELECT 1) one
+     LEFT JOIN (
+       SELECT it.attempt, ${contextColumns(t, 'it', 'r', 'a')}
+       FROM it JOIN ${t.runs} r ON r.id = it.run_id JOIN ${t.agents} a ON a.id = r.agent_id
+     ) c ON true`,
+    [a.instanceId, a.leaseMs, channel(t.schema, 'event')],
+  );
+  const due = rows[0]?.next_due_ms;
+  return {
+    limit,
+    claimed: rows
+      .filter((r) => r.iteration_id !== null)
+      .map((r) => ({ iterationId: r.iteration_id, runId: r.run_id, attempt: num(r.attempt), context: toRequestContext(r) })),
+    nextDueInMs: due === null || due === undefined ? null : Math.max(0, num(due)),
+  };
 }
 
 /** Milliseconds until the next scheduled pending iteration of `mode` is due (null when none). */
