@@ -4,15 +4,10 @@ import type { Tool, ToolOutput } from '../tools/define.js';
 import { ToolCancelError, ToolDiscardError, ToolSnoozeError } from '../tools/errors.js';
 import type { JsonValue } from '../types.js';
 import type { Tables } from '../store/tables.js';
-import {
-  claimToolExecutions,
-  finishToolExecution,
-  nextToolDueInMs,
-  type ClaimedExecution,
-  type ExecutionFinish,
-} from '../store/tool-executions.js';
-import { continueAfterTools, lockRun } from '../store/transitions.js';
+import { claimToolWork, finishToolExecution, finishToolExecutions, type ClaimedExecution, type ExecutionFinish } from '../store/tool-executions.js';
+import { continueAfterTools, continueRunsAfterTools, lockRun, lockRuns } from '../store/transitions.js';
 import { transactionWithRetry } from '../db/retry.js';
+import { Batcher, type Queued } from './batcher.js';
 import { retryDelayMs } from './backoff.js';
 import type { Hooks } from './hooks.js';
 import { Loop } from './loop.js';
@@ -33,6 +28,11 @@ export class ToolRunner {
   private readonly controllers = new Map<AbortController, string>();
   private readonly running = new Set<Promise<void>>();
   private readonly names: string[];
+  /** Tool outcomes are recorded in batches: up to 200 per transaction, two transactions in flight. */
+  private readonly recorder = new Batcher<{ exec: ClaimedExecution; finish: ExecutionFinish }, void>((b) => this.record(b), {
+    maxBatch: 200,
+    maxInFlight: 2,
+  });
 
   constructor(
     private readonly driver: Driver,
@@ -55,15 +55,15 @@ export class ToolRunner {
     if (this.names.length === 0) return null;
     const free = this.config.maxConcurrentTools - this.inFlight;
     if (free <= 0) return null; // a finishing call wakes the loop
-    const claimed = await claimToolExecutions(this.driver, this.t, {
+    const { claimed, limit, nextDueInMs } = await claimToolWork(this.driver, this.t, {
       instanceId: this.config.instanceId,
       toolNames: this.names,
       limit: free,
       leaseMs: this.config.leaseMs,
     });
     for (const exec of claimed) this.launch(exec);
-    if (claimed.length === free) return 0;
-    return nextToolDueInMs(this.driver, this.t, this.names);
+    if (claimed.length === limit) return 0; // maybe more waiting
+    return nextDueInMs;
   }
 
   private launch(exec: ClaimedExecution): void {
@@ -96,18 +96,51 @@ export class ToolRunner {
     });
     // The call has run: keep its outcome across a dropped connection or a database restart (the lease is
     // renewed meanwhile) rather than let it expire and run the tool again.
-    const record = () =>
-      transactionWithRetry(this.driver, async (tx) => {
-        // Every completion of a run takes its lock first: they serialise, and exactly one sees all done.
-        await lockRun(tx, this.t, exec.runId);
-        const done = await finishToolExecution(tx, this.t, exec.id, this.config.instanceId, finish);
-        if (!done) {
-          this.config.logger.debug('tool runner: lease lost before the result was recorded; dropped', { executionId: exec.id });
-          return;
-        }
-        if (done.terminal) await continueAfterTools(tx, this.t, done.runId, done.iterationId);
+    await retryTransient(() => this.recorder.add({ exec, finish }), { deadlineMs: this.config.leaseMs });
+  }
+
+  /**
+   * Records a batch of tool outcomes in one transaction: the runs' locks first (in id order), then every outcome
+   * (guarded by our lease), then the continuation of each run whose current iteration has no call left. As with
+   * one outcome per transaction, completions of a run serialise on its lock and exactly one continues it.
+   * If the batch fails, its outcomes are recorded one by one, so one bad outcome fails alone.
+   */
+  private async record(batch: Queued<{ exec: ClaimedExecution; finish: ExecutionFinish }, void>[]): Promise<void> {
+    const owner = this.config.instanceId;
+    try {
+      const dropped = await transactionWithRetry(this.driver, async (tx) => {
+        await lockRuns(tx, this.t, batch.map((q) => q.item.exec.runId));
+        const done = await finishToolExecutions(tx, this.t, owner, batch.map((q) => ({ id: q.item.exec.id, finish: q.item.finish })));
+        const terminal = new Map<string, { runId: string; iterationId: string }>();
+        for (const d of done) if (d.terminal) terminal.set(`${d.runId}/${d.iterationId}`, { runId: d.runId, iterationId: d.iterationId });
+        await continueRunsAfterTools(tx, this.t, [...terminal.values()]);
+        return batch.length - done.length;
       });
-    await retryTransient(record, { deadlineMs: this.config.leaseMs });
+      if (dropped > 0) this.config.logger.debug('tool runner: leases lost before the results were recorded; dropped', { count: dropped });
+      for (const q of batch) q.resolve();
+      return;
+    } catch (err) {
+      if (batch.length === 1) throw err;
+      this.config.logger.warn('tool runner: recording a batch of tool results failed; recording them one by one', { count: batch.length, error: String(err) });
+    }
+    for (const q of batch) {
+      const { exec, finish } = q.item;
+      try {
+        await transactionWithRetry(this.driver, async (tx) => {
+          // Every completion of a run takes its lock first: they serialise, and exactly one sees all done.
+          await lockRun(tx, this.t, exec.runId);
+          const done = await finishToolExecution(tx, this.t, exec.id, owner, finish);
+          if (!done) {
+            this.config.logger.debug('tool runner: lease lost before the result was recorded; dropped', { executionId: exec.id });
+            return;
+          }
+          if (done.terminal) await continueAfterTools(tx, this.t, done.runId, done.iterationId);
+        });
+        q.resolve();
+      } catch (err) {
+        q.reject(err);
+      }
+    }
   }
 
   private async invoke(tool: Tool<unknown>, exec: ClaimedExecution, maxAttempts: number): Promise<ExecutionFinish> {

@@ -244,13 +244,19 @@ export async function createToolExecutions(
  * (the user message that answers its tool_use blocks).
  */
 export const TOOL_RESULT_BLOCKS = (t: Tables, iterationSql: string) => `
-  SELECT jsonb_agg(jsonb_build_object(
-           'type', 'tool_result', 'tool_use_id', tool_use_id,
-           'content', CASE WHEN jsonb_typeof(output) IN ('string', 'array') AND output NOT IN ('""'::jsonb, '[]'::jsonb) THEN output
-                           WHEN is_error THEN to_jsonb(coalesce(error_message, 'Error'))
-                           ELSE to_jsonb('(no output)'::text) END,
-           'is_error', is_error) ORDER BY block_index) AS content
+  SELECT jsonb_agg(${toolResultBlock('')} ORDER BY block_index) AS content
   FROM ${t.tool_executions} WHERE iteration_id = ${iterationSql}`;
+
+/** The tool_result block (jsonb) of the tool execution row `te` ('' for unqualified columns). */
+export function toolResultBlock(te: string): string {
+  const c = (col: string) => (te ? `${te}.${col}` : col);
+  return `jsonb_build_object(
+           'type', 'tool_result', 'tool_use_id', ${c('tool_use_id')},
+           'content', CASE WHEN jsonb_typeof(${c('output')}) IN ('string', 'array') AND ${c('output')} NOT IN ('""'::jsonb, '[]'::jsonb) THEN ${c('output')}
+                           WHEN ${c('is_error')} THEN to_jsonb(coalesce(${c('error_message')}, 'Error'))
+                           ELSE to_jsonb('(no output)'::text) END,
+           'is_error', ${c('is_error')})`;
+}
 
 /** Takes the run's row lock, so that tool completions of one run serialise and exactly one continues it. */
 export async function lockRun(db: Queryable, t: Tables, runId: string): Promise<void> {
@@ -314,4 +320,82 @@ export async function continueAfterTools(
   );
   const o = rows[0]?.outcome;
   return o === 'continued' || o === 'max_iterations' || o === 'waiting' ? o : 'gone';
+}
+
+/** Takes the row locks of many runs, in id order (so two such batches never deadlock each other). */
+export async function lockRuns(db: Queryable, t: Tables, runIds: readonly string[]): Promise<void> {
+  if (runIds.length === 0) return;
+  if (runIds.length === 1) return lockRun(db, t, runIds[0]!);
+  await db.query(`SELECT 1 FROM ${t.runs} WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [[...new Set(runIds)]]);
+}
+
+/**
+ * {@link continueAfterTools} for many runs in one statement, with the same effects for each: a run whose current
+ * iteration has no tool execution left pending or running gets one user message with every tool_result (in the
+ * model's order) and its next iteration (or fails at maxIterations); the others are left waiting. The caller must
+ * hold every run's lock ({@link lockRuns}), taken before it changed any of their executions, in this transaction.
+ */
+export async function continueRunsAfterTools(
+  db: Queryable,
+  t: Tables,
+  pairs: readonly { runId: string; iterationId: string }[],
+): Promise<Map<string, 'continued' | 'max_iterations' | 'waiting'>> {
+  const out = new Map<string, 'continued' | 'max_iterations' | 'waiting'>();
+  if (pairs.length === 0) return out;
+  if (pairs.length === 1) {
+    const o = await continueAfterTools(db, t, pairs[0]!.runId, pairs[0]!.iterationId);
+    if (o !== 'gone') out.set(pairs[0]!.runId, o);
+    return out;
+  }
+  const input = pairs.map((p) => ({ run_id: p.runId, iteration_id: p.iterationId, next_id: randomUUID(), message_id: randomUUID() }));
+  const { rows } = await db.query<{ run_id: string; outcome: string }>(
+    `WITH x AS MATERIALIZED (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(run_id uuid, iteration_id uuid, next_id uuid, message_id uuid)
+     ), r AS (
+       SELECT ru.id, ru.session_id, ru.mode, ru.current_iteration, ru.max_iterations, x.iteration_id, x.next_id, x.message_id
+       FROM ${t.runs} ru JOIN x ON ru.id = x.run_id AND ru.current_iteration_id = x.iteration_id
+       WHERE ru.state = 'pending_tools'
+     ), ok AS (
+       SELECT r.* FROM r
+       WHERE NOT EXISTS (SELECT 1 FROM ${t.tool_executions} te WHERE te.iteration_id = r.iteration_id AND te.state IN ('pending', 'running'))
+     ), blocks AS (
+       SELECT ok.message_id, jsonb_agg(${toolResultBlock('te')} ORDER BY te.block_index) AS content
+       FROM ok JOIN ${t.tool_executions} te ON te.iteration_id = ok.iteration_id
+       GROUP BY ok.message_id
+     ), m AS (
+       INSERT INTO ${t.messages} (id, session_id, run_id, iteration_id, role, usage, metadata)
+       SELECT ok.message_id, ok.session_id, ok.id, ok.iteration_id, 'user', NULL, '{}'::jsonb FROM ok ORDER BY ok.id
+       RETURNING id
+     ), mb AS (
+       INSERT INTO ${t.content_blocks}
+         (message_id, block_index, type, raw, text, tool_use_id, tool_name, tool_input, tool_result_for_use_id, is_error)
+       SELECT b.message_id, e.ord - 1, e.blk ->> 'type', e.blk, NULL, NULL, NULL, NULL, e.blk ->> 'tool_use_id',
+              coalesce((e.blk ->> 'is_error')::boolean, false)
+       FROM blocks b, jsonb_array_elements(b.content) WITH ORDINALITY AS e(blk, ord)
+     ), ni AS (
+       INSERT INTO ${t.iterations} (id, run_id, iteration_number, mode, trigger_type)
+       SELECT ok.next_id, ok.id, ok.current_iteration + 1, ok.mode, 'tool_results' FROM ok WHERE ok.current_iteration < ok.max_iterations
+       RETURNING id, run_id, mode
+     ), u AS (
+       UPDATE ${t.runs} SET
+         state = CASE WHEN ni.id IS NULL THEN 'failed' ELSE 'pending' END,
+         current_iteration = ${t.runs}.current_iteration + CASE WHEN ni.id IS NULL THEN 0 ELSE 1 END,
+         current_iteration_id = coalesce(ni.id, ${t.runs}.current_iteration_id),
+         error_type = CASE WHEN ni.id IS NULL THEN 'max_iterations' END,
+         error_message = CASE WHEN ni.id IS NULL THEN 'the run used all ' || ok.max_iterations || ' model calls (maxIterations) and the model still wanted to continue' END,
+         finalized_at = CASE WHEN ni.id IS NULL THEN now() END,
+         updated_at = now()
+       FROM ok LEFT JOIN ni ON ni.run_id = ok.id
+       WHERE ${t.runs}.id = ok.id
+       RETURNING ${t.runs}.id, ${t.runs}.state, ni.mode, ${t.runs}.parent_tool_execution_id
+     )
+     SELECT u.id AS run_id, CASE WHEN u.state = 'pending' THEN 'continued' ELSE 'max_iterations' END AS outcome,
+            CASE WHEN u.state = 'pending' THEN pg_notify($2, u.mode) ELSE pg_notify($3, u.id || ':failed' || CASE WHEN u.parent_tool_execution_id IS NULL THEN '' ELSE ':child' END) END
+     FROM u
+     UNION ALL
+     SELECT r.id, 'waiting', NULL FROM r WHERE NOT EXISTS (SELECT 1 FROM ok WHERE ok.id = r.id)`,
+    [json(input), channel(t.schema, 'iteration'), channel(t.schema, 'run')],
+  );
+  for (const r of rows) out.set(r.run_id, r.outcome as 'continued' | 'max_iterations' | 'waiting');
+  return out;
 }
