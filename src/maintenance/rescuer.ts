@@ -24,7 +24,8 @@ const PER_TICK = 100;
  * The leader's rescuer: returns claims whose owner stopped renewing them to the queue. A tool call goes back
  * to pending with the attempt it used counted (an error result when none is left); a batch submission whose
  * submitter vanished before recording the API's answer is abandoned and its iterations requeued; a streaming
- * call goes back to pending to be called again. Batches being polled need nothing: any poller takes over an
+ * call goes back to pending to be called again. Model calls count attempts too: one lost more than
+ * `batch.maxRequeues` times fails its run (`worker_lost`) rather than loop forever. Batches being polled need nothing: any poller takes over an
  * expired poll lease and keeps polling the same batch, which is never resubmitted while it may still finish.
  */
 export class Rescuer {
@@ -54,8 +55,8 @@ export class Rescuer {
         await continueAfterTools(tx, t, e.runId, e.iterationId);
       });
     }
-    const submissions = await rescueExpiredSubmissions(driver, t, term);
-    const streams = await rescueExpiredStreams(driver, t, term);
+    const submissions = await rescueExpiredSubmissions(driver, t, term, config.batch.maxRequeues);
+    const streams = await rescueExpiredStreams(driver, t, term, config.batch.maxRequeues);
     if (tools + failed + submissions + streams > 0) {
       config.logger.info('rescuer: returned expired claims to the queue', { tools, toolsOutOfAttempts: failed, submissions, streams });
     }

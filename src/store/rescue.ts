@@ -55,13 +55,17 @@ export async function failExhaustedToolExecution(db: Queryable, t: Tables, fence
   return rowCount > 0;
 }
 
+/** How a rescue gives up on a model call its workers keep losing (a poison request, a crash loop). */
+const GAVE_UP = (what: string) =>
+  `'gave up after ' || attempt + 1 || ' attempts: the instance ${what} this model call stopped or lost it every time'`;
+
 /**
  * Batch submissions whose submitter died or stalled past its lease before recording the API's answer: the
- * intent is abandoned and its iterations go back to the queue (the attempt is not counted: nothing reached
- * a model). A batch the API may have created in that window is never applied, because results only apply
- * to the batch an iteration currently belongs to.
+ * intent is abandoned and its iterations go back to the queue, the attempt counted. A batch the API may have
+ * created in that window is never applied, because results only apply to the batch an iteration currently
+ * belongs to. An iteration past `maxRequeues` attempts fails its run (`worker_lost`) instead of looping.
  */
-export async function rescueExpiredSubmissions(db: Queryable, t: Tables, fence: LeaderTerm): Promise<number> {
+export async function rescueExpiredSubmissions(db: Queryable, t: Tables, fence: LeaderTerm, maxRequeues: number): Promise<number> {
   const { rows } = await db.query<{ n: unknown }>(
     `WITH b AS (
        UPDATE ${t.batches} SET state = 'abandoned', lease_owner = NULL, lease_expires_at = NULL,
@@ -69,40 +73,57 @@ export async function rescueExpiredSubmissions(db: Queryable, t: Tables, fence: 
        WHERE state = 'submitting' AND lease_expires_at < now() AND ${leaderFence(t, '$1', '$2')}
        RETURNING id
      ), it AS (
-       UPDATE ${t.iterations} SET state = 'pending', batch_id = NULL, scheduled_at = now()
-       FROM b WHERE ${t.iterations}.batch_id = b.id AND ${t.iterations}.state = 'submitting'
-       RETURNING run_id
-     ), r AS (
-       UPDATE ${t.runs} SET state = 'pending', updated_at = now()
-       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.state = 'batch_submitting'
-       RETURNING ${t.runs}.id
-     )
-     SELECT count(*) AS n, (SELECT pg_notify($3, 'batch') FROM r LIMIT 1) AS notified FROM r`,
-    [fence.leaderId, fence.token, channel(t.schema, 'iteration')],
+       UPDATE ${t.iterations} i SET state = CASE WHEN i.attempt < $5 THEN 'pending' ELSE 'failed' END,
+         batch_id = CASE WHEN i.attempt < $5 THEN NULL ELSE i.batch_id END, scheduled_at = now(), attempt = i.attempt + 1,
+         completed_at = CASE WHEN i.attempt < $5 THEN NULL ELSE now() END,
+         error_type = CASE WHEN i.attempt < $5 THEN i.error_type ELSE 'worker_lost' END,
+         error_message = CASE WHEN i.attempt < $5 THEN 'its submitter stopped before recording the batch' ELSE ${GAVE_UP('submitting')} END
+       FROM b WHERE i.batch_id = b.id AND i.state = 'submitting'
+       RETURNING i.run_id, i.state, i.error_message
+     ), ${runsAfterRescue(t, 'batch_submitting')}
+     SELECT (SELECT count(*) FROM it) AS n,
+            (SELECT pg_notify($3, 'batch') FROM r LIMIT 1) AS notified,
+            (SELECT count(pg_notify($4, id || ':failed' || CASE WHEN parent_tool_execution_id IS NULL THEN '' ELSE ':child' END)) FROM rf) AS failed`,
+    [fence.leaderId, fence.token, channel(t.schema, 'iteration'), channel(t.schema, 'run'), maxRequeues],
   );
   return num(rows[0]?.n);
 }
 
 /**
  * Streaming model calls whose worker stopped renewing the lease go back to pending to be called again (the
- * attempt counts). A response the old worker still delivers is dropped: applying it requires its lease.
+ * attempt counts; past `maxRequeues` the run fails with `worker_lost`). A response the old worker still
+ * delivers is dropped: applying it requires its lease.
  */
-export async function rescueExpiredStreams(db: Queryable, t: Tables, fence: LeaderTerm): Promise<number> {
+export async function rescueExpiredStreams(db: Queryable, t: Tables, fence: LeaderTerm, maxRequeues: number): Promise<number> {
   const { rows } = await db.query<{ n: unknown }>(
     `WITH it AS (
-       UPDATE ${t.iterations} SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, scheduled_at = now(),
-         attempt = attempt + 1, error_message = 'the worker streaming this call stopped renewing its lease'
-       WHERE state = 'streaming' AND lease_expires_at < now() AND ${leaderFence(t, '$1', '$2')}
-       RETURNING run_id
-     ), r AS (
-       UPDATE ${t.runs} SET state = 'pending', updated_at = now()
-       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.state = 'streaming'
-       RETURNING ${t.runs}.id
-     )
-     SELECT count(*) AS n, (SELECT pg_notify($3, 'streaming') FROM r LIMIT 1) AS notified FROM r`,
-    [fence.leaderId, fence.token, channel(t.schema, 'iteration')],
+       UPDATE ${t.iterations} i SET state = CASE WHEN i.attempt < $5 THEN 'pending' ELSE 'failed' END,
+         lease_owner = NULL, lease_expires_at = NULL, scheduled_at = now(), attempt = i.attempt + 1,
+         completed_at = CASE WHEN i.attempt < $5 THEN NULL ELSE now() END,
+         error_type = CASE WHEN i.attempt < $5 THEN i.error_type ELSE 'worker_lost' END,
+         error_message = CASE WHEN i.attempt < $5 THEN 'the worker streaming this call stopped renewing its lease' ELSE ${GAVE_UP('streaming')} END
+       WHERE i.state = 'streaming' AND i.lease_expires_at < now() AND ${leaderFence(t, '$1', '$2')}
+       RETURNING i.run_id, i.state, i.error_message
+     ), ${runsAfterRescue(t, 'streaming')}
+     SELECT (SELECT count(*) FROM it) AS n,
+            (SELECT pg_notify($3, 'streaming') FROM r LIMIT 1) AS notified,
+            (SELECT count(pg_notify($4, id || ':failed' || CASE WHEN parent_tool_execution_id IS NULL THEN '' ELSE ':child' END)) FROM rf) AS failed`,
+    [fence.leaderId, fence.token, channel(t.schema, 'iteration'), channel(t.schema, 'run'), maxRequeues],
   );
   return num(rows[0]?.n);
+}
+
+/** CTEs `r` (runs of requeued iterations back to pending) and `rf` (runs of given-up iterations failed), after `it`. */
+function runsAfterRescue(t: Tables, runState: string): string {
+  return `r AS (
+       UPDATE ${t.runs} SET state = 'pending', updated_at = now()
+       FROM it WHERE ${t.runs}.id = it.run_id AND it.state = 'pending' AND ${t.runs}.state = '${runState}'
+       RETURNING ${t.runs}.id
+     ), rf AS (
+       UPDATE ${t.runs} SET state = 'failed', error_type = 'worker_lost', error_message = it.error_message, finalized_at = now(), updated_at = now()
+       FROM it WHERE ${t.runs}.id = it.run_id AND it.state = 'failed' AND ${t.runs}.finalized_at IS NULL
+       RETURNING ${t.runs}.id, ${t.runs}.parent_tool_execution_id
+     )`;
 }
 
 /**

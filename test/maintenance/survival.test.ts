@@ -237,6 +237,32 @@ describe('the leader rescues expired claims', () => {
     expect(res.messages.map((m) => m.role)).toEqual(['user', 'assistant']);
   });
 
+  it('a model call lost by its workers more than batch.maxRequeues times fails its run instead of looping', async () => {
+    const a = await agent('poison_bot');
+    const session = await main.newSession();
+    const tx = await env.m.pool.connect();
+    let runId: string;
+    try {
+      await tx.query('BEGIN');
+      runId = await main.runFastTx(tx, session, a.id, 'go');
+      await tx.query(
+        `UPDATE agentpg.iterations SET state = 'streaming', lease_owner = 'ghost-5', lease_expires_at = now() - interval '1 second',
+           started_at = now(), attempt = $2 WHERE run_id = $1`,
+        [runId, main.config.batch.maxRequeues],
+      );
+      await tx.query(`UPDATE agentpg.runs SET state = 'streaming', started_at = now() WHERE id = $1`, [runId]);
+      await tx.query('COMMIT');
+    } finally {
+      tx.release();
+    }
+    const err = await main.waitForRun(runId, { timeoutMs: 20_000 }).catch((e) => e);
+    expect(err).toBeInstanceOf(RunFailedError);
+    const run = await main.getRun(runId);
+    expect(run).toMatchObject({ state: 'failed', errorType: 'worker_lost' });
+    expect(run.errorMessage).toMatch(/gave up after 4 attempts/);
+    expect((await main.getRunIterations(runId))[0]).toMatchObject({ state: 'failed', errorType: 'worker_lost', attempt: 4 });
+  });
+
   it('a batch submission whose submitter died is abandoned and submitted again', async () => {
     const a = await agent('submit_bot');
     env.emu.script({ system: 'You are submit_bot.' }, 'submitted after rescue');

@@ -64,7 +64,7 @@ const client = new AgentPG({
   shutdownTimeoutMs: num('AGENTPG_SHUTDOWN_MS', 5000),
   unclaimedToolTimeoutMs: 120_000,
   toolRetry: { maxAttempts: 10, initialDelayMs: 20, maxDelayMs: 200 },
-  ...(env.AGENTPG_DEBUG ? { logger: consoleLogger(env.AGENTPG_DEBUG as 'debug' | 'info' | 'warn') } : {}),
+  ...(env.AGENTPG_CHAOS_LOG ? { logger: consoleLogger(env.AGENTPG_CHAOS_LOG as 'debug' | 'info' | 'warn') } : {}),
 });
 
 client.registerTool(
