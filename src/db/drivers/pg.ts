@@ -197,6 +197,12 @@ export function pgDriver(poolOrConfig: pg.Pool | pg.PoolConfig | string, opts: P
       });
       client.on('error', (err: Error) => die(err));
       client.on('end', () => die(new DriverError('pg: LISTEN connection ended')));
+      let queue: Promise<unknown> = Promise.resolve();
+      const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+        const next = queue.then(fn, fn);
+        queue = next.catch(() => undefined);
+        return next;
+      };
 
       const ensureOpen = () => {
         if (!open) throw new DriverError('pg: LISTEN connection is closed');
@@ -205,13 +211,18 @@ export function pgDriver(poolOrConfig: pg.Pool | pg.PoolConfig | string, opts: P
         get backendPid() {
           return pid;
         },
-        async listen(channel: string) {
-          ensureOpen();
-          await client.query(`LISTEN ${quoteIdent(channel)}`);
+        // pg deprecates concurrent queries on one client: LISTEN/UNLISTEN go one after the other.
+        listen(channel: string) {
+          return serial(() => {
+            ensureOpen();
+            return client.query(`LISTEN ${quoteIdent(channel)}`).then(() => undefined);
+          });
         },
-        async unlisten(channel: string) {
-          ensureOpen();
-          await client.query(`UNLISTEN ${quoteIdent(channel)}`);
+        unlisten(channel: string) {
+          return serial(() => {
+            ensureOpen();
+            return client.query(`UNLISTEN ${quoteIdent(channel)}`).then(() => undefined);
+          });
         },
         async close() {
           listeners.delete(conn);
