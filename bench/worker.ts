@@ -1,0 +1,74 @@
+/**
+ * An agentpg worker process for the benchmark: a started client with one no-op tool (`echo`), its SQL counted
+ * at the pg protocol boundary. Environment: BENCH_DB, BENCH_EMULATOR (or BENCH_EMULATOR_INPROCESS=1),
+ * BENCH_STREAMS (maxConcurrentStreamingRuns), BENCH_POOL, BENCH_BATCH (JSON batch config).
+ * Commands: `stats` (queries since the last stats, RSS now and max since the last stats).
+ */
+import { takeQueryCounts } from './lib/count-queries.js';
+import pg from 'pg';
+import { z } from 'zod';
+import { AgentPG } from '../src/client.js';
+import { pgDriver } from '../src/db/drivers/pg.js';
+import { defineTool } from '../src/tools/define.js';
+import { consoleLogger } from '../src/logger.js';
+import { startEmulator } from '../src/emulator/index.js';
+import { nowMs, serveCommands } from './lib/child.js';
+import { ownCpuMs } from './lib/cpu.js';
+
+const poolSize = Number(process.env.BENCH_POOL ?? 10);
+const pool = new pg.Pool({ connectionString: process.env.BENCH_DB!, max: poolSize });
+const emu = process.env.BENCH_EMULATOR_INPROCESS ? await startEmulator({ requestLogLimit: 10, batchLatencyMs: 100 }) : null;
+
+const client = new AgentPG({
+  driver: pgDriver(pool),
+  apiKey: 'sk-bench',
+  baseURL: emu?.url ?? process.env.BENCH_EMULATOR!,
+  maxConcurrentStreamingRuns: Number(process.env.BENCH_STREAMS ?? 32),
+  maxConcurrentTools: Number(process.env.BENCH_TOOLS ?? 64),
+  batch: JSON.parse(process.env.BENCH_BATCH ?? '{}'),
+  ...(process.env.BENCH_DEBUG ? { logger: consoleLogger('warn') } : {}),
+});
+
+client.registerTool(
+  defineTool({
+    name: 'echo',
+    description: 'Echo a word back',
+    input: z.object({ word: z.string() }),
+    execute: async ({ word }) => {
+      // Latency probes: the moment the tool finished, for "last tool done -> next model request".
+      if (word.startsWith('probe')) process.stdout.write(`TOOLEND ${JSON.stringify({ token: word, t: nowMs() })}\n`);
+      return `echoed ${word}`;
+    },
+  }),
+);
+
+await client.start();
+
+let maxRss = process.memoryUsage().rss;
+const sampler = setInterval(() => {
+  maxRss = Math.max(maxRss, process.memoryUsage().rss);
+}, 50);
+sampler.unref();
+
+takeQueryCounts();
+process.stdout.write(`READY ${JSON.stringify({ instanceId: client.instanceId, pid: process.pid })}\n`);
+
+serveCommands(
+  {
+    stats: () => {
+      const rss = process.memoryUsage().rss;
+      const out = { queries: takeQueryCounts(), cpuMs: ownCpuMs(), rss, maxRss: Math.max(maxRss, rss), heapUsed: process.memoryUsage().heapUsed };
+      maxRss = rss;
+      return out;
+    },
+    gc: () => {
+      (globalThis as { gc?: () => void }).gc?.();
+      return process.memoryUsage().rss;
+    },
+  },
+  async () => {
+    await client.stop({ timeoutMs: 2000 });
+    await emu?.close();
+    await pool.end();
+  },
+);
