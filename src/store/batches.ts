@@ -54,11 +54,12 @@ export async function claimBatchIterations(
        RETURNING id
      ), it AS (
        UPDATE ${t.iterations} i SET state = 'submitting', batch_id = b.id, started_at = coalesce(i.started_at, now())
-       FROM b, pick WHERE i.id = pick.id
+       FROM b, pick WHERE i.id = pick.id AND i.id = ANY(ARRAY(SELECT id FROM pick))
        RETURNING i.id, i.run_id, i.attempt, b.id AS batch_id
      ), r AS (
        UPDATE ${t.runs} SET state = 'batch_submitting', started_at = coalesce(started_at, now()), updated_at = now()
-       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.state = 'pending'
+       -- id = ANY(ARRAY(...)): primary-key lookups of the claimed runs, never a scan of every pending run
+       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.id = ANY(ARRAY(SELECT run_id FROM it)) AND ${t.runs}.state = 'pending'
      )
      SELECT batch_id, id, run_id, attempt FROM it`,
     [a.instanceId, a.maxRequests, a.leaseMs],
@@ -90,7 +91,7 @@ export async function markBatchSubmitted(
        RETURNING run_id
      ), r AS (
        UPDATE ${t.runs} SET state = 'batch_pending', updated_at = now()
-       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.state = 'batch_submitting'
+       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.id = ANY(ARRAY(SELECT run_id FROM it)) AND ${t.runs}.state = 'batch_submitting'
      )
      SELECT id FROM b`,
     [a.batchId, a.instanceId, a.anthropicBatchId, a.status, a.expiresAt, a.requestCount, a.pollIntervalMs],

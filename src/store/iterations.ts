@@ -86,7 +86,7 @@ export async function failIteration(
        RETURNING run_id
      ), r AS (
        UPDATE ${t.runs} SET state = 'failed', error_type = $2, error_message = $3, finalized_at = now(), updated_at = now()
-       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.finalized_at IS NULL
+       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.id = ANY(ARRAY(SELECT run_id FROM it)) AND ${t.runs}.finalized_at IS NULL
        RETURNING ${t.runs}.id, ${t.runs}.parent_tool_execution_id
      )
      SELECT id, pg_notify($5, id || ':failed' || CASE WHEN parent_tool_execution_id IS NULL THEN '' ELSE ':child' END) FROM r`,
@@ -123,7 +123,7 @@ export async function requeueIterations(
        RETURNING run_id, mode
      ), r AS (
        UPDATE ${t.runs} SET state = 'pending', updated_at = now()
-       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.finalized_at IS NULL
+       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.id = ANY(ARRAY(SELECT run_id FROM it)) AND ${t.runs}.finalized_at IS NULL
        RETURNING it.mode
      )
      SELECT count(*) AS n, (SELECT pg_notify($7, mode) FROM r LIMIT 1) AS notified FROM r`,
@@ -136,34 +136,6 @@ export interface ClaimedStream {
   iterationId: string;
   runId: string;
   attempt: number;
-}
-
-/** Leases pending streaming-mode iterations (fast mode) for this instance; their runs move to `streaming`. */
-export async function claimStreamingIterations(
-  db: Queryable,
-  t: Tables,
-  a: { instanceId: string; limit: number; leaseMs: number },
-): Promise<ClaimedStream[]> {
-  if (a.limit <= 0) return [];
-  const { rows } = await db.query<{ id: string; run_id: string; attempt: unknown }>(
-    `WITH pick AS (
-       SELECT id FROM ${t.iterations}
-       WHERE state = 'pending' AND mode = 'streaming' AND scheduled_at <= now()
-       ORDER BY scheduled_at LIMIT $2 FOR UPDATE SKIP LOCKED
-     ), it AS (
-       UPDATE ${t.iterations} i SET state = 'streaming', lease_owner = $1, lease_expires_at = now() + $3 * interval '1 millisecond',
-         started_at = coalesce(i.started_at, now())
-       FROM pick WHERE i.id = pick.id
-       RETURNING i.id, i.run_id, i.attempt
-     ), r AS (
-       UPDATE ${t.runs} SET state = 'streaming', started_at = coalesce(started_at, now()), updated_at = now()
-       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.state = 'pending'
-       RETURNING ${t.runs}.id
-     )
-     SELECT it.id, it.run_id, it.attempt, (SELECT count(pg_notify($4, json_build_object('r', id)::text)) FROM r) AS woken FROM it`,
-    [a.instanceId, a.limit, a.leaseMs, channel(t.schema, 'event')],
-  );
-  return rows.map((r) => ({ iterationId: r.id, runId: r.run_id, attempt: num(r.attempt) }));
 }
 
 /** A claimed streaming iteration with everything its request needs. */
@@ -202,11 +174,12 @@ export async function claimStreamingWork(
      ), it AS (
        UPDATE ${t.iterations} i SET state = 'streaming', lease_owner = $1, lease_expires_at = now() + $2 * interval '1 millisecond',
          started_at = coalesce(i.started_at, now())
-       FROM pick WHERE i.id = pick.id
+       FROM pick WHERE i.id = pick.id AND i.id = ANY(ARRAY(SELECT id FROM pick))
        RETURNING i.id, i.run_id, i.attempt, i.iteration_number
      ), ru AS (
+       -- id = ANY(ARRAY(...)): primary-key lookups of the claimed runs, never a scan of every pending run
        UPDATE ${t.runs} SET state = 'streaming', started_at = coalesce(started_at, now()), updated_at = now()
-       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.state = 'pending'
+       FROM it WHERE ${t.runs}.id = it.run_id AND ${t.runs}.id = ANY(ARRAY(SELECT run_id FROM it)) AND ${t.runs}.state = 'pending'
        RETURNING ${t.runs}.id
      ), woken AS (
        SELECT count(pg_notify($3, json_build_object('r', id)::text)) AS n FROM ru
@@ -229,14 +202,4 @@ export async function claimStreamingWork(
       .map((r) => ({ iterationId: r.iteration_id, runId: r.run_id, attempt: num(r.attempt), context: toRequestContext(r) })),
     nextDueInMs: due === null || due === undefined ? null : Math.max(0, num(due)),
   };
-}
-
-/** Milliseconds until the next scheduled pending iteration of `mode` is due (null when none). */
-export async function nextIterationDueInMs(db: Queryable, t: Tables, mode: RunMode): Promise<number | null> {
-  const { rows } = await db.query<{ ms: unknown }>(
-    `SELECT extract(epoch FROM (min(scheduled_at) - now())) * 1000 AS ms FROM ${t.iterations} WHERE state = 'pending' AND mode = $1`,
-    [mode],
-  );
-  const ms = rows[0]?.ms;
-  return ms === null || ms === undefined ? null : Math.max(0, num(ms));
 }

@@ -91,7 +91,8 @@ export async function recordResponses(
          cache_read_input_tokens = x.cache_read_input_tokens, lease_owner = NULL, lease_expires_at = NULL,
          response_message_id = x.message_id
        FROM x
-       WHERE i.id = x.iteration_id AND i.state IN (${a.fromStates.map(stateLiteral).join(', ')})
+       -- id = ANY(ARRAY(...)): primary-key lookups of the batch's rows, never a scan of every row in that state
+       WHERE i.id = x.iteration_id AND i.id = ANY(ARRAY(SELECT iteration_id FROM x)) AND i.state IN (${a.fromStates.map(stateLiteral).join(', ')})
          AND (x.batch_id IS NULL OR i.batch_id = x.batch_id) AND (x.lease_owner IS NULL OR i.lease_owner = x.lease_owner)
        RETURNING i.run_id, i.iteration_number, x.*
      ), run AS (
@@ -109,7 +110,7 @@ export async function recordResponses(
            ELSE r.response_text END,
          stop_reason = CASE it.outcome WHEN 'complete' THEN it.stop_reason ELSE r.stop_reason END,
          finalized_at = CASE it.outcome WHEN 'complete' THEN now() ELSE r.finalized_at END
-       FROM it WHERE r.id = it.run_id AND r.finalized_at IS NULL
+       FROM it WHERE r.id = it.run_id AND r.id = ANY(ARRAY(SELECT run_id FROM it)) AND r.finalized_at IS NULL
        RETURNING r.id, r.session_id, r.agent_id, r.max_iterations, r.parent_tool_execution_id, it.iteration_id, it.iteration_number,
          it.outcome, it.usage, it.content, it.message_id, it.uses, it.ord
      ), m AS (

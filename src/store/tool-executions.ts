@@ -94,57 +94,6 @@ export interface ClaimedExecution {
   variables: JsonObject;
 }
 
-/**
- * Leases pending executions of tools this instance registered (never agent tools), oldest first.
- * The attempt counter moves here, so a worker that dies mid-call has used an attempt.
- */
-export async function claimToolExecutions(
-  db: Queryable,
-  t: Tables,
-  a: { instanceId: string; toolNames: readonly string[]; limit: number; leaseMs: number },
-): Promise<ClaimedExecution[]> {
-  if (a.limit <= 0 || a.toolNames.length === 0) return [];
-  const { rows } = await db.query<{
-    id: string;
-    run_id: string;
-    iteration_id: string;
-    session_id: string;
-    agent_id: string;
-    tool_use_id: string;
-    tool_name: string;
-    tool_input: unknown;
-    attempt: unknown;
-    max_attempts: unknown;
-    variables: unknown;
-  }>(
-    `WITH pick AS (
-       SELECT id FROM ${t.tool_executions}
-       WHERE state = 'pending' AND tool_name = ANY($2::text[]) AND NOT is_agent_tool AND scheduled_at <= now()
-       ORDER BY scheduled_at LIMIT $3 FOR UPDATE SKIP LOCKED
-     )
-     UPDATE ${t.tool_executions} te SET state = 'running', lease_owner = $1, lease_expires_at = now() + $4 * interval '1 millisecond',
-       attempt = te.attempt + 1, started_at = coalesce(te.started_at, now())
-     FROM pick, ${t.runs} r
-     WHERE te.id = pick.id AND r.id = te.run_id
-     RETURNING te.id, te.run_id, te.iteration_id, r.session_id, r.agent_id, te.tool_use_id, te.tool_name, te.tool_input,
-       te.attempt, te.max_attempts, r.variables`,
-    [a.instanceId, a.toolNames, a.limit, a.leaseMs],
-  );
-  return rows.map((r) => ({
-    id: r.id,
-    runId: r.run_id,
-    iterationId: r.iteration_id,
-    sessionId: r.session_id,
-    agentId: r.agent_id,
-    toolUseId: r.tool_use_id,
-    toolName: r.tool_name,
-    input: jsonb(r.tool_input),
-    attempt: num(r.attempt),
-    maxAttempts: num(r.max_attempts),
-    variables: jsonb<JsonObject>(r.variables),
-  }));
-}
-
 export type ExecutionFinish =
   | { kind: 'completed'; output: JsonValue }
   | { kind: 'failed' | 'cancelled' | 'discarded'; output: string; error: string }
@@ -189,19 +138,6 @@ export async function finishToolExecution(
   return { runId: r.run_id, iterationId: r.iteration_id, terminal };
 }
 
-/** Milliseconds until the next scheduled (retrying or snoozed) execution of these tools is due. */
-export async function nextToolDueInMs(db: Queryable, t: Tables, toolNames: readonly string[]): Promise<number | null> {
-  if (toolNames.length === 0) return null;
-  const { rows } = await db.query<{ ms: unknown }>(
-    `SELECT extract(epoch FROM (min(scheduled_at) - now())) * 1000 AS ms FROM ${t.tool_executions}
-     WHERE state = 'pending' AND tool_name = ANY($1::text[]) AND NOT is_agent_tool`,
-    [toolNames],
-  );
-  const ms = rows[0]?.ms;
-  return ms === null || ms === undefined ? null : Math.max(0, num(ms));
-}
-
-
 /** Tool names as SQL literals (names are validated `[a-zA-Z0-9_-]{1,64}`; anything else is refused). */
 function nameLiterals(names: readonly string[]): string {
   return names
@@ -213,7 +149,9 @@ function nameLiterals(names: readonly string[]): string {
 }
 
 /**
- * {@link claimToolExecutions} and {@link nextToolDueInMs} in one statement. The tool names and the claim size
+ * Leases pending executions of tools this instance registered (never agent tools), oldest first, and says when
+ * the next scheduled (retrying or snoozed) one is due, in one statement. The attempt counter moves here, so a
+ * worker that dies mid-call has used an attempt. The tool names and the claim size
  * (a power of two, at most `limit`: see `limit` in the result) are written into the text, so that the prepared
  * statement keeps one generic plan rather than being planned on every call.
  */
@@ -247,7 +185,8 @@ export async function claimToolWork(
        UPDATE ${t.tool_executions} te SET state = 'running', lease_owner = $1, lease_expires_at = now() + $2 * interval '1 millisecond',
          attempt = te.attempt + 1, started_at = coalesce(te.started_at, now())
        FROM pick, ${t.runs} r
-       WHERE te.id = pick.id AND r.id = te.run_id
+       -- id = ANY(ARRAY(...)): primary-key lookups of the claimed rows, never a scan of every row in that state
+       WHERE te.id = pick.id AND te.id = ANY(ARRAY(SELECT id FROM pick)) AND r.id = te.run_id
        RETURNING te.id, te.run_id, te.iteration_id, r.session_id, r.agent_id, te.tool_use_id, te.tool_name, te.tool_input,
          te.attempt, te.max_attempts, r.variables
      )
@@ -318,7 +257,7 @@ export async function finishToolExecutions(
          attempt = te.attempt - CASE WHEN x.uncount THEN 1 ELSE 0 END,
          snooze_count = te.snooze_count + CASE WHEN x.snooze THEN 1 ELSE 0 END
        FROM x
-       WHERE te.id = x.id AND te.state = 'running' AND te.lease_owner = $1
+       WHERE te.id = x.id AND te.id = ANY(ARRAY(SELECT id FROM x)) AND te.state = 'running' AND te.lease_owner = $1
        RETURNING te.id, te.run_id, te.iteration_id, te.tool_name, x.terminal, x.delay_ms
      ), woken AS (
        SELECT count(pg_notify($3, tool_name)) AS n FROM (SELECT DISTINCT tool_name FROM f WHERE NOT terminal AND delay_ms = 0) y

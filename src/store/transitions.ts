@@ -354,13 +354,15 @@ export async function continueRunsAfterTools(
      ), r AS (
        SELECT ru.id, ru.session_id, ru.mode, ru.current_iteration, ru.max_iterations, x.iteration_id, x.next_id, x.message_id
        FROM ${t.runs} ru JOIN x ON ru.id = x.run_id AND ru.current_iteration_id = x.iteration_id
-       WHERE ru.state = 'pending_tools'
+       -- id = ANY(ARRAY(...)): primary-key lookups of the batch's runs, never a scan of every run in that state
+       WHERE ru.id = ANY(ARRAY(SELECT run_id FROM x)) AND ru.state = 'pending_tools'
      ), ok AS (
        SELECT r.* FROM r
        WHERE NOT EXISTS (SELECT 1 FROM ${t.tool_executions} te WHERE te.iteration_id = r.iteration_id AND te.state IN ('pending', 'running'))
      ), blocks AS (
        SELECT ok.message_id, jsonb_agg(${toolResultBlock('te')} ORDER BY te.block_index) AS content
        FROM ok JOIN ${t.tool_executions} te ON te.iteration_id = ok.iteration_id
+       WHERE te.iteration_id = ANY(ARRAY(SELECT iteration_id FROM ok))
        GROUP BY ok.message_id
      ), m AS (
        INSERT INTO ${t.messages} (id, session_id, run_id, iteration_id, role, usage, metadata)
@@ -386,7 +388,7 @@ export async function continueRunsAfterTools(
          finalized_at = CASE WHEN ni.id IS NULL THEN now() END,
          updated_at = now()
        FROM ok LEFT JOIN ni ON ni.run_id = ok.id
-       WHERE ${t.runs}.id = ok.id
+       WHERE ${t.runs}.id = ok.id AND ${t.runs}.id = ANY(ARRAY(SELECT id FROM ok))
        RETURNING ${t.runs}.id, ${t.runs}.state, ni.mode, ${t.runs}.parent_tool_execution_id
      )
      SELECT u.id AS run_id, CASE WHEN u.state = 'pending' THEN 'continued' ELSE 'max_iterations' END AS outcome,
