@@ -4,7 +4,7 @@
  * ratios and writes bench/results/<timestamp>.json. See bench/README.md for what each number means.
  *
  * Knobs (environment): BENCH_SECONDS (length of each throughput window, default 8), BENCH_QUICK=1 (shorter
- * windows, fewer probes), BENCH_SKIP=phase,phase (ceiling, graphile, fast, inprocess, tools, latency, batch).
+ * windows, fewer probes), BENCH_SKIP=phase,phase (ceiling, graphile, fast, backlog, inprocess, tools, latency, batch).
  */
 import { takeQueryCounts, uncounted } from './lib/count-queries.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -132,6 +132,8 @@ interface WorkerStats {
   cpuMs: number;
   rss: number;
   maxRss: number;
+  /** Heap and buffers when RSS peaked. */
+  atMaxRss?: Record<string, number>;
 }
 
 interface CpuMark {
@@ -285,6 +287,35 @@ function perIteration(byKind: Record<string, number>, iterations: number): Recor
       .sort((a, b) => b[1] - a[1])
       .map(([k, v]) => [k, +(v / Math.max(1, iterations)).toFixed(3)]),
   );
+}
+
+/**
+ * A backlog: `n` fast-mode runs created while no worker runs, then one worker drains them. Throughput must not
+ * depend on how many runs wait (every claim and completion finds its rows by key, never by scanning the backlog).
+ */
+async function backlogDrain(n: number) {
+  await resetAgentpg();
+  const sessions = await makeSessions(n);
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: PRODUCERS }, async () => {
+      while (i < n) await producer.runFast(sessions[i++]!, plainAgent.id, 'Say hello');
+    }),
+  );
+  log(`backlog: ${n} fast-mode runs waiting; one worker drains them…`);
+  const start = Date.now();
+  const workers = await startWorkers(1, {});
+  const deadline = Date.now() + 180_000;
+  while ((await activeRuns()) > 0) {
+    if (Date.now() > deadline) throw new Error('the backlog was not drained within 180 s');
+    await sleep(20);
+  }
+  const elapsedMs = Date.now() - start;
+  await Promise.all(workers.map((w) => w.stop()));
+  const outcome = await runOutcome();
+  const out = { runs: n, elapsedMs, perSecond: Math.round((n / elapsedMs) * 1000), outcome };
+  log(`backlog: ${out.perSecond} runs/s draining ${n} runs (worker start included), ${JSON.stringify(outcome.other)}`);
+  return out;
 }
 
 async function graphileThroughput(label: string, procs: number, batched: boolean, utils: WorkerUtils) {
@@ -473,6 +504,7 @@ async function batchMode(n: number, latencyMs: number) {
     waitingRuns,
     rssWithRunsWaitingMb: Math.round(atWait.rss / 2 ** 20),
     maxRssMb: Math.round(Math.max(atWait.maxRss, ...stats.map((s) => s.maxRss)) / 2 ** 20),
+    memoryAtMaxRss: [atWait, ...stats].sort((x, y) => y.maxRss - x.maxRss)[0]!.atMaxRss,
   };
   log(
     `batch ${n}: ${out.batchesCreated} batches (${out.batchesPerWave.map((w) => `wave ${w.wave}: ${w.batches}`).join(', ')}), ${out.apiCallsPerRun} API calls/run, ` +
@@ -501,6 +533,7 @@ try {
       p4: await agentpgFast('fast mode', 4, plainAgent.id, 'Say hello'),
     };
   }
+  if (!SKIP.has('backlog')) r.backlog = await backlogDrain(QUICK ? 4000 : 10_000);
   if (!SKIP.has('inprocess')) {
     r.fastEmulatorInProcess = { p1: await agentpgFast('fast mode, emulator in the worker', 1, plainAgent.id, 'Say hello', { BENCH_EMULATOR_INPROCESS: '1' }) };
   }
@@ -559,6 +592,7 @@ function printTable(r: Record<string, any>): void {
     rows.push([`fast-mode CPU ms/run, ${procs} proc`, n(fast), n(gw), n(gwb), n(ceil), ratio(gw, fast), ratio(gwb, fast), ratio(ceil, fast)]);
     rows.push([`1-tool CPU ms/run, ${procs} proc`, n(tools), n(gw), n(gwb), n(ceil), ratio(gw, tools), ratio(gwb, tools), ratio(ceil, tools)]);
   }
+  if (r.backlog) rows.push([`fast: drain a ${r.backlog.runs}-run backlog, runs/s`, n(r.backlog.perSecond), '', '', '', '', '', '']);
   if (r.fastEmulatorInProcess) rows.push(['fast runs/s, 1 proc, emulator in-process', n(r.fastEmulatorInProcess.p1.perSecond), '', '', '', ratio(r.fastEmulatorInProcess.p1.perSecond, r.graphile?.p1?.perSecond), '', '']);
   if (r.latency) {
     const l = r.latency;

@@ -45,8 +45,15 @@ client.registerTool(
 await client.start();
 
 let maxRss = process.memoryUsage().rss;
+let atMax = process.memoryUsage();
+const series: string[] = [];
 const sampler = setInterval(() => {
-  maxRss = Math.max(maxRss, process.memoryUsage().rss);
+  const m = process.memoryUsage();
+  if (process.env.BENCH_MEMORY_SERIES) series.push(`${Date.now()} ${Math.round(m.rss / 2 ** 20)} ${Math.round(m.heapUsed / 2 ** 20)}`);
+  if (m.rss > maxRss) {
+    maxRss = m.rss;
+    atMax = m;
+  }
 }, 50);
 sampler.unref();
 
@@ -57,10 +64,14 @@ serveCommands(
   {
     stats: () => {
       const rss = process.memoryUsage().rss;
-      const out = { queries: takeQueryCounts(), cpuMs: ownCpuMs(), rss, maxRss: Math.max(maxRss, rss), heapUsed: process.memoryUsage().heapUsed };
+      const mb = (x: number) => Math.round(x / 2 ** 20);
+      const memory = { heapUsedMb: mb(atMax.heapUsed), heapTotalMb: mb(atMax.heapTotal), externalMb: mb(atMax.external), arrayBuffersMb: mb(atMax.arrayBuffers) };
+      const out = { queries: takeQueryCounts(), cpuMs: ownCpuMs(), rss, maxRss: Math.max(maxRss, rss), atMaxRss: memory };
       maxRss = rss;
+      atMax = process.memoryUsage();
       return out;
     },
+    series: () => series.splice(0),
     gc: () => {
       (globalThis as { gc?: () => void }).gc?.();
       return process.memoryUsage().rss;
