@@ -4,7 +4,7 @@
  * ratios and writes bench/results/<timestamp>.json. See bench/README.md for what each number means.
  *
  * Knobs (environment): BENCH_SECONDS (length of each throughput window, default 8), BENCH_QUICK=1 (shorter
- * windows, fewer probes), BENCH_SKIP=phase,phase (ceiling, graphile, fast, backlog, inprocess, tools, latency, batch).
+ * windows, fewer probes), BENCH_SKIP=phase,phase (ceiling, graphile, fast, stub, backlog, inprocess, tools, latency, batch).
  */
 import { takeQueryCounts, uncounted } from './lib/count-queries.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -25,7 +25,7 @@ const SKIP = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
 /** Per worker process: concurrent model calls (agentpg) / concurrent jobs (graphile-worker) / ceiling loops. */
 const CONCURRENCY = 24;
 const POOL = CONCURRENCY + 1;
-const PRODUCERS = 16;
+const PRODUCERS = Number(process.env.BENCH_PRODUCERS ?? 16);
 const MAX_BACKLOG = 1000;
 const PROBES = QUICK ? 100 : 300;
 const started = Date.now();
@@ -302,6 +302,8 @@ async function backlogDrain(n: number) {
       while (i < n) await producer.runFast(sessions[i++]!, plainAgent.id, 'Say hello');
     }),
   );
+  // What autovacuum would do on a busy system: the planner now knows how many runs wait.
+  await admin.query('ANALYZE agentpg.runs, agentpg.iterations, agentpg.messages, agentpg.content_blocks');
   log(`backlog: ${n} fast-mode runs waiting; one worker drains them…`);
   const start = Date.now();
   const workers = await startWorkers(1, {});
@@ -533,6 +535,12 @@ try {
       p4: await agentpgFast('fast mode', 4, plainAgent.id, 'Say hello'),
     };
   }
+  if (!SKIP.has('stub')) {
+    r.fastStubModel = {
+      p1: await agentpgFast('fast mode, model stubbed in the worker', 1, plainAgent.id, 'Say hello', { BENCH_MODEL: 'stub' }),
+      p4: await agentpgFast('fast mode, model stubbed in the worker', 4, plainAgent.id, 'Say hello', { BENCH_MODEL: 'stub' }),
+    };
+  }
   if (!SKIP.has('backlog')) r.backlog = await backlogDrain(QUICK ? 4000 : 10_000);
   if (!SKIP.has('inprocess')) {
     r.fastEmulatorInProcess = { p1: await agentpgFast('fast mode, emulator in the worker', 1, plainAgent.id, 'Say hello', { BENCH_EMULATOR_INPROCESS: '1' }) };
@@ -591,6 +599,14 @@ function printTable(r: Record<string, any>): void {
     const tools = r.tools?.[p]?.cpuMsPerRun?.total;
     rows.push([`fast-mode CPU ms/run, ${procs} proc`, n(fast), n(gw), n(gwb), n(ceil), ratio(gw, fast), ratio(gwb, fast), ratio(ceil, fast)]);
     rows.push([`1-tool CPU ms/run, ${procs} proc`, n(tools), n(gw), n(gwb), n(ceil), ratio(gw, tools), ratio(gwb, tools), ratio(ceil, tools)]);
+  }
+  for (const p of ['p1', 'p4'] as const) {
+    const s = r.fastStubModel?.[p];
+    if (!s) continue;
+    const gw = r.graphile?.[p]?.perSecond;
+    const gwb = r.graphile?.[p === 'p1' ? 'batchedP1' : 'batchedP4']?.perSecond;
+    const ceil = r.ceiling?.[p]?.perSecond;
+    rows.push([`engine only (model stubbed), runs/s, ${p === 'p1' ? 1 : 4} proc`, n(s.perSecond), n(gw), n(gwb), n(ceil), ratio(s.perSecond, gw), ratio(s.perSecond, gwb), ratio(s.perSecond, ceil)]);
   }
   if (r.backlog) rows.push([`fast: drain a ${r.backlog.runs}-run backlog, runs/s`, n(r.backlog.perSecond), '', '', '', '', '', '']);
   if (r.fastEmulatorInProcess) rows.push(['fast runs/s, 1 proc, emulator in-process', n(r.fastEmulatorInProcess.p1.perSecond), '', '', '', ratio(r.fastEmulatorInProcess.p1.perSecond, r.graphile?.p1?.perSecond), '', '']);

@@ -6,6 +6,7 @@
  */
 import { takeQueryCounts } from './lib/count-queries.js';
 import pg from 'pg';
+import type Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
 import { AgentPG } from '../src/client.js';
 import { pgDriver } from '../src/db/drivers/pg.js';
@@ -19,10 +20,45 @@ const poolSize = Number(process.env.BENCH_POOL ?? 10);
 const pool = new pg.Pool({ connectionString: process.env.BENCH_DB!, max: poolSize });
 const emu = process.env.BENCH_EMULATOR_INPROCESS ? await startEmulator({ requestLogLimit: 10, batchLatencyMs: 100 }) : null;
 
+/**
+ * BENCH_MODEL=stub: a model that answers in-process at once (no HTTP, no SSE), to measure the engine's own
+ * claim/complete loop against graphile-worker's. It implements only what fast mode calls: messages.stream().
+ */
+function stubModel(): Anthropic {
+  const message = (p: Anthropic.MessageCreateParamsNonStreaming): Anthropic.Message =>
+    ({
+      id: 'msg_stub',
+      type: 'message',
+      role: 'assistant',
+      model: p.model,
+      content: [{ type: 'text', text: 'Hello!', citations: null }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage: { input_tokens: 10, output_tokens: 3, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    }) as unknown as Anthropic.Message;
+  const stream = (p: Anthropic.MessageCreateParamsNonStreaming) => {
+    const onText: ((t: string) => void)[] = [];
+    const s = {
+      on(event: string, h: (t: string) => void) {
+        if (event === 'text') onText.push(h);
+        return s;
+      },
+      async finalMessage() {
+        await new Promise((r) => setImmediate(r));
+        for (const h of onText) h('Hello!');
+        return message(p);
+      },
+    };
+    return s;
+  };
+  return { messages: { stream } } as unknown as Anthropic;
+}
+
 const client = new AgentPG({
   driver: pgDriver(pool),
   apiKey: 'sk-bench',
   baseURL: emu?.url ?? process.env.BENCH_EMULATOR!,
+  ...(process.env.BENCH_MODEL === 'stub' ? { anthropic: stubModel() } : {}),
   maxConcurrentStreamingRuns: Number(process.env.BENCH_STREAMS ?? 32),
   maxConcurrentTools: Number(process.env.BENCH_TOOLS ?? 64),
   batch: JSON.parse(process.env.BENCH_BATCH ?? '{}'),
