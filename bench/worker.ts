@@ -84,6 +84,9 @@ let maxRss = process.memoryUsage().rss;
 let atMax = process.memoryUsage();
 const series: string[] = [];
 const sampler = setInterval(() => {
+  // memoryUsage.rss() is cheap; the full breakdown (it walks the heap's spaces) only at a new peak or for a series.
+  const rss = process.memoryUsage.rss();
+  if (rss <= maxRss && !process.env.BENCH_MEMORY_SERIES) return;
   const m = process.memoryUsage();
   if (process.env.BENCH_MEMORY_SERIES) series.push(`${Date.now()} ${Math.round(m.rss / 2 ** 20)} ${Math.round(m.heapUsed / 2 ** 20)}`);
   if (m.rss > maxRss) {

@@ -77,7 +77,9 @@ export class Child {
 
 /** Starts the bundled `bench/<script>` (see build.ts) with plain Node and waits for its READY line. */
 export async function startChild(script: string, env: Record<string, string>, name = script): Promise<{ child: Child; ready: unknown }> {
-  const proc = spawn(process.execPath, [join(BUILD_DIR, script.replace(/\.ts$/, '.mjs'))], {
+  // BENCH_PROFILE=<dir>: every child writes a V8 CPU profile there (open it in Chrome DevTools).
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const proc = spawn(process.execPath, [...profile, join(BUILD_DIR, script.replace(/\.ts$/, '.mjs'))], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -1,11 +1,13 @@
 import type { Context } from 'hono';
+import type { IncomingMessage } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KNOWN_BETAS, parseBetas } from './betas.js';
 import type { EmulatorCore } from './core.js';
 import { ApiError, invalidRequest } from './errors.js';
 import type { Fault, StreamDropFault, StreamErrorFault } from './faults.js';
-import { errorResponse, jsonResponse, readBody, tooLarge } from './http.js';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { errorReply, jsonReply, readBody, sendReply, tooLarge, type Reply } from './http.js';
 import { newId } from './ids.js';
 import type { LoggedRequest } from './request-log.js';
 import type { MessageRequest } from './types.js';
@@ -38,10 +40,10 @@ export interface Call {
   markFault(kind: Fault['kind']): void;
 }
 
-export type Route = (call: Call, core: EmulatorCore) => Promise<Response>;
+export type Route = (call: Call, core: EmulatorCore) => Promise<Reply>;
 
 /** Returned by a route that destroyed the connection; never reaches the client. */
-export const DROPPED = (): Response => new Response(null, { status: 599 });
+export const DROPPED: Reply = Object.freeze({ status: 599, headers: {}, body: null });
 
 /** The body as JSON, or the API's 400 for a missing or malformed body. */
 export function jsonBody(call: Call): unknown {
@@ -57,12 +59,11 @@ export function jsonBody(call: Call): unknown {
  */
 export function endpoint(core: EmulatorCore, route: Route, bodyLimit: number) {
   return async (c: Context<{ Bindings: HttpBindings }>): Promise<Response> => {
+    const { incoming, outgoing } = c.env;
     const requestId = newId('req');
-    const url = new URL(c.req.url);
+    const url = new URL(incoming.url ?? '/', `http://${incoming.headers.host ?? 'localhost'}`);
     const headers: Record<string, string> = {};
-    c.req.raw.headers.forEach((v, k) => {
-      headers[k] = v;
-    });
+    for (const [k, v] of Object.entries(incoming.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
     const entry: LoggedRequest = {
       id: requestId,
       method: c.req.method,
@@ -90,13 +91,13 @@ export function endpoint(core: EmulatorCore, route: Route, bodyLimit: number) {
       origin: url.origin,
       drop: () => {
         dropped = true;
-        c.env.incoming.socket.destroy();
+        incoming.socket.destroy();
       },
       dropAfterFlush: async () => {
         // destroy() discards data still buffered in the socket; wait until the events sent so far are out.
-        const { socket } = c.env.incoming;
+        const { socket } = incoming;
         const deadline = Date.now() + 1000;
-        while ((!c.env.outgoing.headersSent || socket.writableLength > 0) && Date.now() < deadline) await sleep(1);
+        while ((!outgoing.headersSent || socket.writableLength > 0) && Date.now() < deadline) await sleep(1);
         socket.destroy();
       },
       markStream: () => {
@@ -107,20 +108,26 @@ export function endpoint(core: EmulatorCore, route: Route, bodyLimit: number) {
       },
     };
 
-    let response: Response;
+    let reply: Reply;
     try {
-      response = await run(core, route, call, c.req.raw.body, bodyLimit, entry);
+      reply = await run(core, route, call, incoming, bodyLimit, entry);
     } catch (err) {
       if (!(err instanceof ApiError)) {
         core.opts.logger.error('emulator: unexpected error', { path: call.path, err: String(err) });
         err = new ApiError('api_error', 'Internal server error');
       }
-      response = errorResponse(err as ApiError, requestId);
+      reply = errorReply(err as ApiError, requestId);
     }
-    entry.status = dropped ? null : response.status;
-    response.headers.set('request-id', requestId);
+    entry.status = dropped || reply === DROPPED ? null : reply.status;
     core.log.record(entry);
-    return response;
+    if (reply !== DROPPED && !outgoing.destroyed) {
+      reply.headers['request-id'] = requestId;
+      await sendReply(outgoing, reply).catch((err: unknown) => {
+        core.opts.logger.debug('emulator: writing the response failed', { path: call.path, err: String(err) });
+        outgoing.destroy();
+      });
+    }
+    return RESPONSE_ALREADY_SENT;
   };
 }
 
@@ -128,14 +135,14 @@ async function run(
   core: EmulatorCore,
   route: Route,
   call: Call,
-  rawBody: ReadableStream<Uint8Array> | null,
+  incoming: IncomingMessage,
   bodyLimit: number,
   entry: LoggedRequest,
-): Promise<Response> {
-  const read = await readBody(rawBody, bodyLimit);
+): Promise<Reply> {
+  const read = await readBody(incoming, bodyLimit);
   if (read.kind === 'too_large') throw tooLarge(bodyLimit);
   if (read.bytes.byteLength > 0) {
-    const text = Buffer.from(read.bytes).toString('utf8');
+    const text = read.bytes.toString('utf8');
     try {
       call.body = JSON.parse(text);
       call.bodyIsJson = true;
@@ -172,7 +179,7 @@ async function run(
     call.markFault(fault.kind);
     switch (fault.kind) {
       case 'http':
-        return jsonResponse(
+        return jsonReply(
           fault.status,
           { type: 'error', error: { type: fault.errorType, message: fault.message }, request_id: call.requestId },
           call.requestId,
@@ -180,7 +187,7 @@ async function run(
         );
       case 'drop':
         call.drop();
-        return DROPPED();
+        return DROPPED;
       case 'delay':
         await sleep(fault.ms);
         break;

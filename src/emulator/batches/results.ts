@@ -9,25 +9,17 @@ const LINES_PER_CHUNK = 500;
  * blank line (the SDK JSON-parses every line). With `shuffle`, lines come in a deterministic scrambled order, since
  * the API promises no order and clients must match on custom_id.
  */
-export function resultsStream(batchId: string, items: readonly BatchItem[], shuffle: boolean): ReadableStream<Uint8Array> {
+export function* resultsChunks(batchId: string, items: readonly BatchItem[], shuffle: boolean): Generator<string> {
   const order = shuffle ? shuffledOrder(batchId, items.length) : undefined;
-  const encoder = new TextEncoder();
-  let next = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (next >= items.length) {
-        controller.close();
-        return;
-      }
-      let chunk = '';
-      const end = Math.min(items.length, next + LINES_PER_CHUNK);
-      for (; next < end; next++) {
-        const item = items[order ? order[next]! : next]!;
-        chunk += `${JSON.stringify({ custom_id: item.customId, result: item.result })}\n`;
-      }
-      controller.enqueue(encoder.encode(chunk));
-    },
-  });
+  for (let next = 0; next < items.length; ) {
+    let chunk = '';
+    const end = Math.min(items.length, next + LINES_PER_CHUNK);
+    for (; next < end; next++) {
+      const item = items[order ? order[next]! : next]!;
+      chunk += `${JSON.stringify({ custom_id: item.customId, result: item.result })}\n`;
+    }
+    yield chunk;
+  }
 }
 
 function shuffledOrder(seed: string, n: number): number[] {

@@ -1,6 +1,6 @@
 import type { EmulatorCore } from '../core.js';
 import { notFound } from '../errors.js';
-import { jsonResponse } from '../http.js';
+import { jsonReply, type Reply } from '../http.js';
 import type { ModelSpec } from '../models.js';
 import type { Call } from '../pipeline.js';
 
@@ -21,22 +21,22 @@ function info(id: string, m: ModelSpec) {
 }
 
 /** GET /v1/models (single page, newest first). */
-export async function listModels(call: Call, core: EmulatorCore): Promise<Response> {
+export async function listModels(call: Call, core: EmulatorCore): Promise<Reply> {
   const data = [...core.models.entries()]
     .sort(([, a], [, b]) => b.createdAt.localeCompare(a.createdAt))
     .map(([id, m]) => info(id, m));
-  return jsonResponse(200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null }, call.requestId);
+  return jsonReply(200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null }, call.requestId);
 }
 
 /** GET /v1/models/{id}. */
-export async function getModel(call: Call, core: EmulatorCore): Promise<Response> {
+export async function getModel(call: Call, core: EmulatorCore): Promise<Reply> {
   const id = call.params.id ?? '';
   const m = core.models.get(id);
   if (!m) throw notFound(`model: ${id}`);
-  return jsonResponse(200, info(id, m), call.requestId);
+  return jsonReply(200, info(id, m), call.requestId);
 }
 
 /** Any path the API does not have. */
-export async function unknownRoute(call: Call): Promise<Response> {
+export async function unknownRoute(call: Call): Promise<Reply> {
   throw notFound(`${call.method} ${call.path} not found`);
 }
