@@ -220,8 +220,9 @@ export async function writeToolResultsMessage(db: Queryable, t: Tables, runId: s
        WHERE r.id = $1
          AND EXISTS (SELECT 1 FROM ${t.tool_executions} WHERE iteration_id = $2)
          AND NOT EXISTS (SELECT 1 FROM ${t.tool_executions} WHERE iteration_id = $2 AND completed_at IS NULL)
-         AND NOT EXISTS (SELECT 1 FROM ${t.messages} m WHERE m.iteration_id = $2 AND m.role = 'user'
-                         AND EXISTS (SELECT 1 FROM ${t.content_blocks} b WHERE b.message_id = m.id AND b.type = 'tool_result'))
+         -- a join from the run's own messages: as nested EXISTS the planner hashed every tool_result block in the table
+         AND NOT EXISTS (SELECT 1 FROM ${t.messages} m JOIN ${t.content_blocks} b ON b.message_id = m.id
+                         WHERE m.run_id = $1 AND m.iteration_id = $2 AND m.role = 'user' AND b.type = 'tool_result')
      ), blocks AS (${TOOL_RESULT_BLOCKS(t, '$2::uuid')}),
      ${insertMessageCte(t, {
        gate: 'ok',
