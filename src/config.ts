@@ -51,8 +51,14 @@ export interface AgentPGConfig<TTx = unknown> {
   apiKey?: string;
   /** Claude API base URL (for the emulator or a proxy). Default: `ANTHROPIC_BASE_URL`, else the SDK's. */
   baseURL?: string;
-  /** A ready `Anthropic` client; when given, `apiKey` and `baseURL` are ignored. */
+  /** A ready `Anthropic` client; when given, `apiKey`, `baseURL` and `httpTransport` are ignored. */
   anthropic?: Anthropic;
+  /**
+   * How the SDK client agentpg creates sends its requests: `'node'` (Node's http/https modules over keep-alive
+   * connections: about a third less CPU per model call) or `'fetch'` (the global fetch, the SDK's default).
+   * Default `'node'`.
+   */
+  httpTransport?: 'node' | 'fetch';
   logger?: Logger;
   /** Apply pending migrations in `start()`. Default false (run `agentpg migrate` or `migrate()` yourself). */
   autoMigrate?: boolean;
@@ -124,6 +130,7 @@ export interface ResolvedConfig {
   apiKey: string | undefined;
   baseURL: string | undefined;
   anthropic: Anthropic | undefined;
+  httpTransport: 'node' | 'fetch';
   logger: Logger;
   autoMigrate: boolean;
   maxConcurrentStreamingRuns: number;
@@ -175,6 +182,7 @@ const schema = z.strictObject({
   anthropic: z.custom<Anthropic>((a) => !!a && typeof a === 'object' && 'messages' in (a as object), {
     message: 'must be an Anthropic client',
   }).optional(),
+  httpTransport: z.enum(['node', 'fetch']).optional(),
   logger: logger.optional(),
   autoMigrate: z.boolean().optional(),
   maxConcurrentStreamingRuns: positiveInt.max(10_000).optional(),
@@ -255,6 +263,7 @@ export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = process.e
     apiKey: c.apiKey ?? (env.ANTHROPIC_API_KEY || undefined),
     baseURL: c.baseURL ?? (env.ANTHROPIC_BASE_URL || undefined),
     anthropic: c.anthropic,
+    httpTransport: c.httpTransport ?? 'node',
     logger: c.logger ?? silentLogger,
     autoMigrate: c.autoMigrate ?? false,
     maxConcurrentStreamingRuns: c.maxConcurrentStreamingRuns ?? 5,
