@@ -452,7 +452,7 @@ async function batchMode(n: number, latencyMs: number) {
   await resetAgentpg();
   const sessions = await makeSessions(n);
   await emulator.ask('hold');
-  const workers = await startWorkers(1, { BENCH_BATCH: JSON.stringify({ pollIntervalMs: 250 }) });
+  const workers = await startWorkers(1, { BENCH_BATCH: JSON.stringify({ pollIntervalMs: 250 }), BENCH_RSS_SAMPLE: '1' });
   await collect(workers);
   await emulator.ask('counts');
   log(`batch mode: ${n} concurrent runs with one tool call…`);

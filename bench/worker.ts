@@ -1,7 +1,8 @@
 /**
  * An agentpg worker process for the benchmark: a started client with one no-op tool (`echo`), its SQL counted
  * at the pg protocol boundary. Environment: BENCH_DB, BENCH_EMULATOR (or BENCH_EMULATOR_INPROCESS=1),
- * BENCH_STREAMS (maxConcurrentStreamingRuns), BENCH_POOL, BENCH_BATCH (JSON batch config).
+ * BENCH_STREAMS (maxConcurrentStreamingRuns), BENCH_POOL, BENCH_BATCH (JSON batch config), BENCH_RSS_SAMPLE (sample RSS
+ * every 50 ms for the peak).
  * Commands: `stats` (queries since the last stats, RSS now and max since the last stats).
  */
 import { takeQueryCounts } from './lib/count-queries.js';
@@ -83,7 +84,9 @@ await client.start();
 let maxRss = process.memoryUsage().rss;
 let atMax = process.memoryUsage();
 const series: string[] = [];
-const sampler = setInterval(() => {
+// Peak RSS is sampled only where it is measured (BENCH_RSS_SAMPLE=1: the batch phase); graphile-worker's processes
+// run no sampler, so the throughput phases do not either.
+if (process.env.BENCH_RSS_SAMPLE || process.env.BENCH_MEMORY_SERIES) setInterval(() => {
   // memoryUsage.rss() is cheap; the full breakdown (it walks the heap's spaces) only at a new peak or for a series.
   const rss = process.memoryUsage.rss();
   if (rss <= maxRss && !process.env.BENCH_MEMORY_SERIES) return;
@@ -93,8 +96,7 @@ const sampler = setInterval(() => {
     maxRss = m.rss;
     atMax = m;
   }
-}, 50);
-sampler.unref();
+}, 50).unref();
 
 takeQueryCounts();
 process.stdout.write(`READY ${JSON.stringify({ instanceId: client.instanceId, pid: process.pid })}\n`);
