@@ -5,7 +5,8 @@
  *
  * Knobs (environment): BENCH_SECONDS (length of each throughput window, default 5), BENCH_ROUNDS (interleaved
  * rounds of every throughput measurement, the median kept; default 3), BENCH_QUICK=1 (one round, shorter windows,
- * fewer probes), BENCH_PRODUCERS (concurrent run()/addJob() callers, default 16), BENCH_SKIP=phase,phase (ceiling, graphile, fast, stub, backlog, inprocess, tools, latency, batch).
+ * fewer probes), BENCH_PRODUCERS (concurrent run()/addJob() callers, default 16), BENCH_SKIP=phase,phase (ceiling, graphile, fast, stub, backlog, inprocess, tools, latency, batch),
+ * BENCH_PROFILE=<dir> (a V8 CPU profile of every child process, for Chrome DevTools).
  */
 import { takeQueryCounts, uncounted } from './lib/count-queries.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
