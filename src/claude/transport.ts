@@ -51,7 +51,8 @@ export function nodeFetch(): typeof fetch {
           );
         },
       );
-      request.once('error', reject);
+      // on, not once: the socket can fail again after the response came (rejecting then is a no-op)
+      request.on('error', reject);
       request.end(init.body ?? undefined);
     });
 

@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import { execFileSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, symlink, lstat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -156,14 +155,4 @@ export function freePort(): Promise<number> {
       srv.close(() => (typeof addr === 'object' && addr ? resolvePort(addr.port) : reject(new Error('no port'))));
     });
   });
-}
-
-/** True when a `postgres` system user exists (used by root-mode diagnostics and tests). */
-export function postgresUserExists(): boolean {
-  try {
-    execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }

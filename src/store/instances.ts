@@ -34,11 +34,3 @@ export async function heartbeat(db: Queryable, t: Tables, id: string): Promise<b
 export async function deleteInstance(db: Queryable, t: Tables, id: string): Promise<void> {
   await db.query(`DELETE FROM ${t.instances} WHERE id = $1`, [id]);
 }
-
-export async function listInstanceToolNames(db: Queryable, t: Tables, id: string): Promise<string[]> {
-  const { rows } = await db.query<{ tool_name: string }>(
-    `SELECT tool_name FROM ${t.instance_tools} WHERE instance_id = $1 ORDER BY tool_name`,
-    [id],
-  );
-  return rows.map((r) => r.tool_name);
-}

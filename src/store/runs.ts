@@ -211,13 +211,3 @@ export async function listRuns(
   }
   return { items: rows.map(toRun), total: rows[0] ? num(rows[0].total) : 0 };
 }
-
-/** Which of these runs are finished (used by waiters after a notification or a reconnect). */
-export async function finishedRuns(db: Queryable, t: Tables, ids: readonly string[]): Promise<{ id: string; state: RunState }[]> {
-  if (ids.length === 0) return [];
-  const { rows } = await db.query<{ id: string; state: RunState }>(
-    `SELECT id, state FROM ${t.runs} WHERE id = ANY($1::uuid[]) AND finalized_at IS NOT NULL`,
-    [ids],
-  );
-  return rows;
-}

@@ -38,13 +38,3 @@ export async function registerInstanceTools(
     [instanceId, json(tools)],
   );
 }
-
-/** Definitions of the named tools known to the database (registered by any instance, ever). */
-export async function getToolDefinitions(db: Queryable, t: Tables, names: readonly string[]): Promise<ToolDefinitionRow[]> {
-  if (names.length === 0) return [];
-  const { rows } = await db.query<{ name: string; description: string; input_schema: Record<string, unknown> }>(
-    `SELECT name, description, input_schema FROM ${t.tools} WHERE name = ANY($1::text[])`,
-    [names],
-  );
-  return rows.map((r) => ({ name: r.name, description: r.description, inputSchema: r.input_schema }));
-}

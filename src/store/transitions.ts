@@ -276,50 +276,7 @@ export async function continueAfterTools(
   runId: string,
   iterationId: string,
 ): Promise<'continued' | 'max_iterations' | 'waiting' | 'gone'> {
-  const { rows } = await db.query<{ outcome: string }>(
-    `WITH r AS (
-       SELECT id, session_id, mode, current_iteration, max_iterations FROM ${t.runs}
-       WHERE id = $1 AND current_iteration_id = $2 AND state = 'pending_tools'
-     ), ok AS (
-       SELECT r.* FROM r
-       WHERE NOT EXISTS (SELECT 1 FROM ${t.tool_executions} WHERE iteration_id = $2 AND state IN ('pending', 'running'))
-     ), blocks AS (${TOOL_RESULT_BLOCKS(t, '$2::uuid')}),
-     ${insertMessageCte(t, {
-       gate: 'ok',
-       session: 'ok.session_id',
-       run: 'ok.id',
-       iteration: '$2::uuid',
-       role: `'user'`,
-       usage: 'NULL::jsonb',
-       metadata: `'{}'::jsonb`,
-       content: '(SELECT content FROM blocks)',
-     })},
-     ni AS (
-       INSERT INTO ${t.iterations} (id, run_id, iteration_number, mode, trigger_type)
-       SELECT $3, ok.id, ok.current_iteration + 1, ok.mode, 'tool_results' FROM ok WHERE ok.current_iteration < ok.max_iterations
-       RETURNING id, mode
-     ), u AS (
-       UPDATE ${t.runs} SET
-         state = CASE WHEN ni.id IS NULL THEN 'failed' ELSE 'pending' END,
-         current_iteration = ${t.runs}.current_iteration + CASE WHEN ni.id IS NULL THEN 0 ELSE 1 END,
-         current_iteration_id = coalesce(ni.id, ${t.runs}.current_iteration_id),
-         error_type = CASE WHEN ni.id IS NULL THEN 'max_iterations' END,
-         error_message = CASE WHEN ni.id IS NULL THEN 'the run used all ' || ok.max_iterations || ' model calls (maxIterations) and the model still wanted to continue' END,
-         finalized_at = CASE WHEN ni.id IS NULL THEN now() END,
-         updated_at = now()
-       FROM ok LEFT JOIN ni ON true
-       WHERE ${t.runs}.id = ok.id
-       RETURNING ${t.runs}.id, ${t.runs}.state, ni.mode, ${t.runs}.parent_tool_execution_id
-     )
-     SELECT CASE WHEN u.state = 'pending' THEN 'continued' ELSE 'max_iterations' END AS outcome,
-            CASE WHEN u.state = 'pending' THEN pg_notify($4, u.mode) ELSE pg_notify($5, u.id || ':failed' || CASE WHEN u.parent_tool_execution_id IS NULL THEN '' ELSE ':child' END) END
-     FROM u
-     UNION ALL
-     SELECT 'waiting', NULL FROM r WHERE NOT EXISTS (SELECT 1 FROM ok)`,
-    [runId, iterationId, randomUUID(), channel(t.schema, 'iteration'), channel(t.schema, 'run')],
-  );
-  const o = rows[0]?.outcome;
-  return o === 'continued' || o === 'max_iterations' || o === 'waiting' ? o : 'gone';
+  return (await continueRunsAfterTools(db, t, [{ runId, iterationId }])).get(runId) ?? 'gone';
 }
 
 /** Takes the row locks of many runs, in id order (so two such batches never deadlock each other). */
@@ -342,11 +299,6 @@ export async function continueRunsAfterTools(
 ): Promise<Map<string, 'continued' | 'max_iterations' | 'waiting'>> {
   const out = new Map<string, 'continued' | 'max_iterations' | 'waiting'>();
   if (pairs.length === 0) return out;
-  if (pairs.length === 1) {
-    const o = await continueAfterTools(db, t, pairs[0]!.runId, pairs[0]!.iterationId);
-    if (o !== 'gone') out.set(pairs[0]!.runId, o);
-    return out;
-  }
   const input = pairs.map((p) => ({ run_id: p.runId, iteration_id: p.iterationId, next_id: randomUUID(), message_id: randomUUID() }));
   const { rows } = await db.query<{ run_id: string; outcome: string }>(
     `WITH x AS MATERIALIZED (
