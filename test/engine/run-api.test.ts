@@ -159,13 +159,19 @@ describe('crash safety of batch submission and polling', () => {
     env.emu.fault({ kind: 'batch_latency', ms: 400 }, { match: { system: 'You are takeover_bot.' } });
     const runId = await client.run(await client.newSession(), a.id, 'take over');
     await waitFor(async () => (await client.getRun(runId)).state === 'batch_pending', { timeoutMs: 20_000, message: 'batch submitted' });
-    // A poller leases the batch and dies: nobody may poll it until that lease expires, then anyone can.
-    const { rowCount } = await env.m.pool.query(
-      `UPDATE agentpg.batches SET lease_owner = 'dead-poller', lease_expires_at = now() + interval '500 milliseconds', next_poll_at = now()
-       WHERE state = 'in_progress' AND id = (SELECT batch_id FROM agentpg.iterations WHERE run_id = $1) AND lease_owner IS NULL`,
-      [runId],
+    // A poller leases the batch and dies: nobody may poll it until that lease expires, then anyone can. The live
+    // poller holds the lease for a moment while it polls, so the dead one takes it as soon as it is free.
+    await waitFor(
+      async () =>
+        (
+          await env.m.pool.query(
+            `UPDATE agentpg.batches SET lease_owner = 'dead-poller', lease_expires_at = now() + interval '500 milliseconds', next_poll_at = now()
+             WHERE state = 'in_progress' AND id = (SELECT batch_id FROM agentpg.iterations WHERE run_id = $1) AND lease_owner IS NULL`,
+            [runId],
+          )
+        ).rowCount === 1,
+      { timeoutMs: 5_000, message: 'the dead poller took the lease while the batch was in progress' },
     );
-    expect(rowCount).toBe(1);
     const res = await client.waitForRun(runId, { timeoutMs: 20_000 });
     expect(res.iterationCount).toBe(1);
     const { rows } = await env.m.pool.query(
